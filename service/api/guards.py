@@ -1,0 +1,53 @@
+"""Decorators that run before body validation, so their errors take precedence (404, 403)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from quart import g, request
+
+from ..auth import current_caller, optional_caller
+from ..errors import Forbidden
+from ..runtime import db_session
+from ..services.users import get_user
+
+P = ParamSpec("P")
+R = TypeVar("R")
+ADMIN_ONLY_ROLE = "Only an admin may set the role"
+
+
+def own_or_admin(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """404 when the user does not exist, then 403 unless the caller is that user or an admin."""
+
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        user_id: Any = kwargs["user_id"]
+        target = await get_user(db_session(), user_id)
+        caller = current_caller()
+        if not caller.is_admin and caller.user.id != target.id:
+            raise Forbidden("You may only change your own account")
+        g.target_role = target.role
+        return await func(*args, **kwargs)
+
+    return wrapper
+
+
+def role_needs_admin(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """403 when a non-admin's body sets `role` to anything but the role already held.
+
+    Registration counts `user` (the default) as already held.
+    """
+
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        caller = optional_caller()
+        if caller is None or not caller.is_admin:
+            body = await request.get_json()
+            held = g.get("target_role", "user")
+            if isinstance(body, dict) and "role" in body and body["role"] != held:
+                raise Forbidden(ADMIN_ONLY_ROLE, details={"role": ADMIN_ONLY_ROLE})
+        return await func(*args, **kwargs)
+
+    return wrapper

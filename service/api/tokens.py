@@ -1,0 +1,52 @@
+"""/api/tokens and /api/profile: log in, log out, who am I."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import validate_request, validate_response
+
+from .. import openapi
+from ..auth import current_caller, login_required
+from ..conditional import etag_of
+from ..responses import meta
+from ..runtime import db_session, runtime
+from ..schemas import TokenCreate, TokenEnvelope, UserEnvelope
+from ..services import tokens
+from ..services.users import user_out
+
+blueprint = Blueprint("tokens", __name__)
+
+
+@blueprint.post("/api/tokens")
+@openapi.errors(400, 401, 413, 422, 429, 503)
+@openapi.response(201, "A new bearer token", "Cache-Control")
+@validate_response(TokenEnvelope, 201)
+@validate_request(TokenCreate)
+async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, dict[str, str]]:
+    """Log in: exchange an email and password for a bearer token."""
+    settings = runtime().settings
+    token = await tokens.log_in(
+        db_session(), runtime().passwords, data.email, data.password, settings.token_ttl_seconds
+    )
+    return TokenEnvelope(data=token, meta=meta()), 201, {"Cache-Control": "no-store"}
+
+
+@blueprint.delete("/api/tokens/current")
+@openapi.errors(401, 503)
+@openapi.response(204, "Logged out: the presented token is revoked")
+@login_required
+async def log_out() -> tuple[str, int]:
+    """Log out: revoke the token presented with this request."""
+    await tokens.log_out(db_session(), current_caller().token_id)
+    return "", 204
+
+
+@blueprint.get("/api/profile")
+@openapi.errors(401, 503)
+@openapi.response(200, "The current user", "ETag")
+@validate_response(UserEnvelope)
+@login_required
+async def profile() -> tuple[UserEnvelope, int, dict[str, str]]:
+    """Who am I: the user the token belongs to."""
+    user = user_out(current_caller().user)
+    return UserEnvelope(data=user, meta=meta()), 200, {"ETag": etag_of(user)}

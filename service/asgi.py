@@ -1,0 +1,6 @@
+"""The ASGI application object: `hypercorn service.asgi:app`."""
+
+from .app import create_app
+from .settings import Settings
+
+app = create_app(Settings.from_env())

@@ -1,0 +1,115 @@
+"""Bearer tokens: issuing, hashing, and the decorators that authenticate a request."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from quart import g, request
+from quart_schema import security_scheme
+from quart_schema.extension import SecuritySchemeInput
+from quart_schema.openapi import HttpSecurityScheme
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .errors import unauthorized
+from .models import Token, User
+from .runtime import db_session
+
+SCHEME = "bearerAuth"
+SECURITY_SCHEMES: dict[str, SecuritySchemeInput] = {
+    SCHEME: HttpSecurityScheme(scheme="bearer", bearer_format="opaque")
+}
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: User
+    token_id: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role == "admin"
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh token (256 random bits) and the hash that is all the database keeps of it."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization` header; None when there is none. 401 when malformed."""
+    if header is None or header.strip() == "":
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise unauthorized(token_sent=True)
+    return token
+
+
+async def find_caller(session: AsyncSession, token: str) -> Caller | None:
+    statement = (
+        select(User, Token.id)
+        .join(Token, Token.user_id == User.id)
+        .where(Token.token_hash == hash_token(token), Token.expires_at > datetime.now(UTC))
+    )
+    row = (await session.execute(statement)).first()
+    return None if row is None else Caller(user=row[0], token_id=row[1])
+
+
+async def authenticate(required: bool) -> Caller | None:
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        if required:
+            raise unauthorized(token_sent=False)
+        return None
+    caller = await find_caller(db_session(), token)
+    if caller is None:
+        raise unauthorized(token_sent=True)
+    g.caller = caller
+    return caller
+
+
+def current_caller() -> Caller:
+    caller: Caller = g.caller
+    return caller
+
+
+def optional_caller() -> Caller | None:
+    caller: Caller | None = g.get("caller")
+    return caller
+
+
+def login_required(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """401 unless a valid bearer token is presented."""
+    return _authenticating(func, required=True, schemes=[{SCHEME: []}])
+
+
+def login_optional(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Anonymous callers pass; a token, if presented, must be valid."""
+    return _authenticating(func, required=False, schemes=[{SCHEME: []}, {}])
+
+
+def _authenticating(
+    func: Callable[P, Awaitable[R]], required: bool, schemes: list[dict[str, list[str]]]
+) -> Callable[P, Awaitable[R]]:
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        await authenticate(required)
+        return await func(*args, **kwargs)
+
+    documented: Any = security_scheme(schemes)(wrapper)
+    return documented  # type: ignore[no-any-return]

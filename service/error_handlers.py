@@ -1,0 +1,130 @@
+"""The one place that turns any exception into an error envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from quart import Quart, Response, current_app
+from quart_schema import RequestSchemaValidationError
+from quart_schema.validation import QuerystringValidationError, RequestHeadersValidationError
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import HTTPException
+
+from . import errors
+from .responses import error_payload
+
+logger = logging.getLogger("roster.errors")
+
+_HTTP_ERRORS: dict[int, type[errors.ApiError]] = {
+    400: errors.BadRequest,
+    404: errors.NotFound,
+    405: errors.MethodNotAllowed,
+    413: errors.PayloadTooLarge,
+}
+_MESSAGES = {
+    "missing": "Field required",
+    "extra_forbidden": "Unknown field",
+    "model_type": "Must be a JSON object",
+    "model_attributes_type": "Must be a JSON object",
+    "dict_type": "Must be a JSON object",
+}
+_DATABASE_DOWN = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def register_error_handlers(app: Quart) -> None:
+    app.register_error_handler(HTTPException, handle_error)
+    app.register_error_handler(Exception, handle_error)
+
+
+async def handle_error(error: Exception) -> Response:
+    api_error = to_api_error(error)
+    if api_error.status >= 500 and not isinstance(api_error, errors.ServiceUnavailable):
+        logger.error("unhandled error", exc_info=error)
+    elif isinstance(api_error, errors.ServiceUnavailable):
+        logger.warning("database unavailable: %s", error)
+    body = error_payload(api_error.code, api_error.message, api_error.details)
+    return Response(
+        current_app.json.dumps(body),
+        status=api_error.status,
+        headers=api_error.headers,
+        mimetype="application/json",
+    )
+
+
+def to_api_error(error: Exception) -> errors.ApiError:
+    if isinstance(error, errors.ApiError):
+        return error
+    if isinstance(error, RequestSchemaValidationError):
+        return _from_validation(error)
+    if isinstance(error, HTTPException):
+        return _from_http(error)
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return service_unavailable()
+    if isinstance(error, _DATABASE_DOWN):
+        return service_unavailable()
+    return errors.ApiError()
+
+
+def service_unavailable() -> errors.ServiceUnavailable:
+    """503 with Retry-After: the database cannot be reached."""
+    seconds = str(current_app.config["ROSTER_RETRY_AFTER"])
+    return errors.ServiceUnavailable(
+        details={"Retry-After": f"Retry in {seconds} seconds"},
+        headers={"Retry-After": seconds},
+    )
+
+
+def _from_http(error: HTTPException) -> errors.ApiError:
+    status = error.code or 500
+    if status >= 500:
+        return errors.ApiError()
+    api_error = _HTTP_ERRORS.get(status, errors.BadRequest)()
+    api_error.status = status
+    if status == 404:
+        api_error.message = "Route not found"
+    valid_methods: Iterable[str] | None = getattr(error, "valid_methods", None)
+    if valid_methods:
+        api_error.headers["Allow"] = allow_header(valid_methods)
+    return api_error
+
+
+def allow_header(methods: Iterable[str]) -> str:
+    return ", ".join(sorted({*methods, "OPTIONS"}))
+
+
+def _from_validation(error: RequestSchemaValidationError) -> errors.ApiError:
+    cause = error.validation_error
+    if isinstance(error, QuerystringValidationError):
+        details = _details(cause, root="query")
+        return errors.ValidationFailed("Invalid query parameters", details=details)
+    if isinstance(error, RequestHeadersValidationError):
+        details = _details(cause, root="headers", header_names=True)
+        return errors.BadRequest("Malformed header", details=details)
+    return errors.ValidationFailed(details=_details(cause, root="body"))
+
+
+def _details(cause: Exception, root: str, header_names: bool = False) -> Mapping[str, str]:
+    if not isinstance(cause, ValidationError):
+        return {root: str(cause)}
+    details: dict[str, str] = {}
+    for item in cause.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in item["loc"]) or root
+        if header_names:
+            location = "-".join(word.capitalize() for word in location.split("_"))
+        details.setdefault(location, _message(item))
+    return details
+
+
+def _message(item: Any) -> str:
+    return str(_MESSAGES.get(item["type"], item["msg"]))

@@ -1,0 +1,85 @@
+"""Per-request hooks: request id, early 413, CORS and OPTIONS, the headers every response gets."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from quart import Quart, Response, current_app, g, request
+from werkzeug.exceptions import MethodNotAllowed
+
+from .error_handlers import allow_header
+from .request_ids import HEADER, assign_request_id
+from .runtime import close_db_session
+
+access_log = logging.getLogger("roster.access")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODILESS = frozenset({204, 304})
+CORS_ALLOW_HEADERS = (
+    "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-ID"
+)
+CORS_EXPOSE_HEADERS = (
+    "ETag, Link, Location, Retry-After, X-Request-ID, Idempotent-Replayed, WWW-Authenticate"
+)
+
+
+def register_hooks(app: Quart) -> None:
+    app.before_request(start_request)
+    app.after_request(finish_response)
+    app.teardown_request(end_request)
+
+
+async def start_request() -> Response | None:
+    assign_request_id()
+    g.started = time.perf_counter()
+    if request.method in BODY_METHODS:
+        await request.get_data()  # over MAX_CONTENT_LENGTH → 413, before anything else
+    if request.method == "OPTIONS" and isinstance(request.routing_exception, MethodNotAllowed):
+        return _options(request.routing_exception)
+    return None
+
+
+def _options(routing: MethodNotAllowed) -> Response:
+    response = Response(status=204)
+    response.headers["Allow"] = allow_header(routing.valid_methods or ())
+    if _allowed_origin() is not None:
+        response.headers["Access-Control-Allow-Methods"] = response.headers["Allow"]
+        response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+async def finish_response(response: Response) -> Response:
+    response.headers[HEADER] = g.get("request_id") or assign_request_id()
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.status_code in BODILESS:
+        response.headers.pop("Content-Type", None)
+    origin = _allowed_origin()
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+        response.vary.add("Origin")
+    _log(response)
+    return response
+
+
+async def end_request(_error: BaseException | None) -> None:
+    await close_db_session()
+
+
+def _allowed_origin() -> str | None:
+    origin = request.headers.get("Origin")
+    allowed: tuple[str, ...] = current_app.config["ROSTER_CORS_ORIGINS"]
+    if origin is None or not allowed:
+        return None
+    if "*" in allowed:
+        return "*"
+    return origin if origin.rstrip("/") in allowed else None
+
+
+def _log(response: Response) -> None:
+    started: float | None = g.get("started")
+    elapsed_ms = 0.0 if started is None else (time.perf_counter() - started) * 1000
+    access_log.info(
+        "%s %s %d %.1fms", request.method, request.path, response.status_code, elapsed_ms
+    )

@@ -1,0 +1,26 @@
+"""Page arithmetic and the RFC 8288 `Link` header."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from werkzeug.datastructures import MultiDict
+
+
+def page_count(total: int, per_page: int) -> int:
+    return -(-total // per_page)
+
+
+def link_header(path: str, args: MultiDict[str, str], page: int, pages: int) -> str:
+    """first, last, and where they exist prev and next; other query parameters are kept."""
+    last = max(pages, 1)
+    relations = {"first": 1, "last": last}
+    if page > 1:
+        relations["prev"] = min(page - 1, last)
+    if page < last:
+        relations["next"] = page + 1
+    kept = [(key, value) for key, value in args.items(multi=True) if key != "page"]
+    return ", ".join(
+        f'<{path}?{urlencode([("page", str(number)), *kept])}>; rel="{rel}"'
+        for rel, number in relations.items()
+    )

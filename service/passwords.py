@@ -1,0 +1,61 @@
+"""argon2id password hashing, off the event loop, a bounded number of hashes at a time.
+
+Each hash holds `memory_kib` of memory while it runs, so the thread pool's size is also the
+ceiling on the memory hashing can take, however many requests arrive together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from .settings import PasswordHashing
+
+Result = TypeVar("Result")
+
+
+class Passwords:
+    def __init__(self, config: PasswordHashing) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=config.time_cost,
+            memory_cost=config.memory_kib,
+            parallelism=config.parallelism,
+            type=Type.ID,
+        )
+        self.workers = config.workers or os.cpu_count() or 1
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="argon2")
+        self._dummy_hash: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return await self._run(self._verify, password_hash, password)
+
+    async def verify_nobody(self, password: str) -> None:
+        """Spend the time of a verification when there is no user, so both cases look alike."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+        await self.verify(self._dummy_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def _run(self, func: Callable[..., Result], *args: str) -> Result:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)

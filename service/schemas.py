@@ -1,0 +1,207 @@
+"""Pydantic schemas: what the API accepts and returns, and so what /openapi.json documents."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+Role = Literal["user", "admin"]
+ROLES: tuple[Role, ...] = ("user", "admin")
+SORT_FIELDS = ("id", "name", "email", "created_at")
+SortKey = Literal["id", "-id", "name", "-name", "email", "-email", "created_at", "-created_at"]
+MAX_ID = 2**63 - 1
+MAX_PAGE = 10**9
+# The default of an optional body field. A client's explicit null is still rejected: `None` is
+# not a value of the field's type, and defaults are not validated.
+OMITTED: Any = None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds: 2026-11-23T20:21:22.850935Z."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _reject_control_characters(value: str) -> None:
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise PydanticCustomError("control_character", "Must not contain control characters")
+
+
+def clean_name(value: str) -> str:
+    name = value.strip()
+    if not 1 <= len(name) <= 100:
+        raise PydanticCustomError("name_length", "Must be 1 to 100 characters after trimming")
+    _reject_control_characters(name)
+    return name
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def clean_email(value: str) -> str:
+    email = normalize_email(value)
+    if len(email) > 254:
+        raise PydanticCustomError("email_length", "Must be at most 254 characters")
+    local, at, domain = email.partition("@")
+    labels = domain.split(".")
+    well_formed = (
+        at == "@"
+        and local != ""
+        and "@" not in domain
+        and len(labels) >= 2
+        and all(labels)
+        and not any(char.isspace() for char in email)
+    )
+    if not well_formed:
+        raise PydanticCustomError("email_format", "Invalid email format")
+    _reject_control_characters(email)
+    return email
+
+
+Name = Annotated[str, AfterValidator(clean_name)]
+Email = Annotated[str, AfterValidator(clean_email)]
+Password = Annotated[str, Field(min_length=8, max_length=128)]
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(format_timestamp, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class _Body(BaseModel):
+    """A JSON request body: unknown fields and nulls are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _AcceptsReadOnly(_Body):
+    """Bodies that may carry back what GET returned: read-only fields are accepted, ignored."""
+
+    id: int = Field(default=OMITTED, ge=1, description="Read-only; ignored.")
+    created_at: datetime = Field(default=OMITTED, description="Read-only; ignored.")
+    updated_at: datetime = Field(default=OMITTED, description="Read-only; ignored.")
+
+
+class UserCreate(_Body):
+    name: Name = Field(description="1 to 100 characters after trimming.")
+    email: Email = Field(description="Trimmed and lower-cased; unique.")
+    password: Password = Field(description="8 to 128 characters; write-only.")
+    role: Role = Field(default=OMITTED, description="Only an admin may set it; defaults to `user`.")
+
+
+class UserReplace(_AcceptsReadOnly):
+    name: Name
+    email: Email
+    password: Password = Field(default=OMITTED, description="Optional; always counts as a change.")
+    role: Role = Field(default=OMITTED, description="Only an admin may change it.")
+
+
+class UserPatch(_AcceptsReadOnly):
+    name: Name = Field(default=OMITTED)
+    email: Email = Field(default=OMITTED)
+    password: Password = Field(default=OMITTED)
+    role: Role = Field(default=OMITTED, description="Only an admin may change it.")
+
+
+class TokenCreate(_Body):
+    email: str = Field(description="Matched after trimming and lower-casing.")
+    password: str
+
+
+class UserListQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    per_page: int = Field(default=20, ge=1, le=100)
+    sort: SortKey = Field(default="id", description="A field, `-` prefixed for descending.")
+    q: str | None = Field(
+        default=OMITTED, max_length=254, description="Substring of name or email."
+    )
+    role: Role | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    email: str
+    role: Role
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class TokenOut(BaseModel):
+    token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
+    expires_at: Timestamp
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadinessOut(BaseModel):
+    status: Literal["ok"] = "ok"
+    database: Literal["ok"] = "ok"
+
+
+class Meta(BaseModel):
+    request_id: str
+
+
+class PageMeta(Meta):
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+DataT = TypeVar("DataT")
+
+
+class DataEnvelope(BaseModel, Generic[DataT]):
+    data: DataT
+    meta: Meta
+
+
+class ListEnvelope(BaseModel, Generic[DataT]):
+    data: list[DataT]
+    meta: PageMeta
+
+
+class UserEnvelope(DataEnvelope[UserOut]):
+    """One user."""
+
+
+class UserListEnvelope(ListEnvelope[UserOut]):
+    """A page of users."""
+
+
+class TokenEnvelope(DataEnvelope[TokenOut]):
+    """A newly issued bearer token."""
+
+
+class HealthEnvelope(DataEnvelope[HealthOut]):
+    """Liveness."""
+
+
+class ReadinessEnvelope(DataEnvelope[ReadinessOut]):
+    """Readiness."""
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, str]
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error response."""
+
+    error: ErrorBody
+    meta: Meta

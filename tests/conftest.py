@@ -1,0 +1,100 @@
+"""Fixtures: a fresh database per test (SQLite file or PostgreSQL), the app and its client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol
+
+from service.app import create_app
+from service.migrations import upgrade
+from service.settings import PasswordHashing, Settings
+
+from . import pg
+
+BACKEND = os.environ.get("ROSTER_TEST_DATABASE", "sqlite")
+# Cheap hashing for speed; tests about the production parameters build their own settings.
+FAST_HASHING = PasswordHashing(memory_kib=1024, time_cost=1, parallelism=1, workers=2)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A migrated database that each test gets a fresh copy of."""
+
+    backend: str
+    url: str
+    path: Path | None = None
+
+
+def pytest_report_header() -> str:
+    return f"roster test database: {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND != "postgresql":
+        return
+    reason = pg.unavailable_reason()
+    if reason is None:
+        return
+    marker = pytest.mark.skip(reason=f"PostgreSQL run skipped: {reason}")
+    for item in items:
+        item.add_marker(marker)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
+    if BACKEND == "postgresql":
+        url = pg.create_database()
+        try:
+            upgrade(url)
+            yield Template("postgresql", url)
+        finally:
+            pg.drop_database(url)
+        return
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    yield Template("sqlite", url, path)
+
+
+@pytest.fixture
+async def database_url(template: Template, tmp_path: Path) -> str:
+    if template.path is None:
+        await pg.truncate_all(template.url)
+        return template.url
+    path = tmp_path / "roster.db"
+    await asyncio.to_thread(shutil.copyfile, template.path, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, password_hashing=FAST_HASHING)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Quart]:
+    application = create_app(settings)
+    async with application.test_app():
+        yield application
+
+
+@pytest.fixture
+def client(app: Quart) -> TestClientProtocol:
+    return app.test_client()
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def unique_email() -> str:
+    return f"user-{uuid.uuid4().hex[:12]}@example.com"
