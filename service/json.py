@@ -11,7 +11,9 @@ from quart.json.provider import DefaultJSONProvider
 
 class OrjsonProvider(DefaultJSONProvider):
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return orjson.dumps(obj, default=to_jsonable_python).decode()
+        return orjson.dumps(
+            obj, default=to_jsonable_python, option=orjson.OPT_NON_STR_KEYS
+        ).decode()
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return orjson.loads(s)
