@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -94,7 +93,3 @@ def client(app: Quart) -> TestClientProtocol:
 
 def with_settings(settings: Settings, **changes: object) -> Settings:
     return replace(settings, **changes)  # type: ignore[arg-type]
-
-
-def unique_email() -> str:
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"

@@ -1,7 +1,9 @@
-from quart.typing import TestClientProtocol as QuartClient
+from quart.typing import TestClientProtocol
+
+from .helpers import bearer, register, user_with_token
 
 
-async def test_health(client: QuartClient) -> None:
+async def test_health(client: TestClientProtocol) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
     body = await response.get_json()
@@ -9,17 +11,13 @@ async def test_health(client: QuartClient) -> None:
     assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
 
 
-async def test_register_login_profile(client: QuartClient) -> None:
-    created = await client.post(
-        "/api/users",
-        json={"name": "Alice", "email": "Alice@Example.com", "password": "s3cret-pass"},
-    )
-    assert created.status_code == 201, await created.get_data()
-    login = await client.post(
-        "/api/tokens", json={"email": "alice@example.com", "password": "s3cret-pass"}
-    )
-    assert login.status_code == 201, await login.get_data()
-    token = (await login.get_json())["data"]["token"]
-    profile = await client.get("/api/profile", headers={"Authorization": f"Bearer {token}"})
+async def test_register_login_profile(client: TestClientProtocol) -> None:
+    user, token = await user_with_token(client)
+    profile = await client.get("/api/profile", headers=bearer(token))
     assert profile.status_code == 200
-    assert (await profile.get_json())["data"]["email"] == "alice@example.com"
+    assert (await profile.get_json())["data"] == user
+
+
+async def test_email_is_stored_lower_cased(client: TestClientProtocol) -> None:
+    user = await register(client, email="  Alice@Example.COM ")
+    assert user["email"] == "alice@example.com"
