@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from quart import Quart
-from quart.typing import TestClientProtocol
+from quart.typing import TestClientProtocol as Client
 
 from service.app import create_app
 from service.migrations import upgrade
@@ -87,7 +87,7 @@ async def app(settings: Settings) -> AsyncIterator[Quart]:
 
 
 @pytest.fixture
-def client(app: Quart) -> TestClientProtocol:
+def client(app: Quart) -> Client:
     return app.test_client()
 
 

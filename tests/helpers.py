@@ -11,6 +11,7 @@ from quart.typing import TestClientProtocol
 from service.runtime import Runtime
 from service.services.users import create_user
 
+Client = TestClientProtocol  # the name tests use; a Test* name would be collected by pytest
 PASSWORD = "correct-horse-battery"
 Json = dict[str, Any]
 
@@ -24,7 +25,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def register(
-    client: TestClientProtocol,
+    client: Client,
     name: str = "Alice",
     email: str | None = None,
     password: str = PASSWORD,
@@ -38,7 +39,7 @@ async def register(
     return data
 
 
-async def login(client: TestClientProtocol, email: str, password: str = PASSWORD) -> str:
+async def login(client: Client, email: str, password: str = PASSWORD) -> str:
     response = await client.post("/api/tokens", json={"email": email, "password": password})
     assert response.status_code == 201, await response.get_data(as_text=True)
     token: str = (await response.get_json())["data"]["token"]
@@ -46,13 +47,13 @@ async def login(client: TestClientProtocol, email: str, password: str = PASSWORD
 
 
 async def user_with_token(
-    client: TestClientProtocol, name: str = "Alice", password: str = PASSWORD
+    client: Client, name: str = "Alice", password: str = PASSWORD
 ) -> tuple[Json, str]:
     user = await register(client, name=name, password=password)
     return user, await login(client, user["email"], password)
 
 
-async def admin_with_token(app: Quart, client: TestClientProtocol) -> tuple[Json, str]:
+async def admin_with_token(app: Quart, client: Client) -> tuple[Json, str]:
     """An admin, created the way `roster create-user --admin` does, and a token of theirs."""
     runtime: Runtime = app.extensions["roster"]
     email = unique_email("admin")
