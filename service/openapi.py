@@ -81,6 +81,8 @@ def _responses(
         target["description"] = target.get("description") or spec["description"]
         target["headers"] = {name: dict(_STRING) for name in spec["headers"]}
     for status, target in responses.items():
+        if status in (429, 503):
+            target.setdefault("headers", {})["Retry-After"] = dict(_STRING)
         if status in _ERROR_DESCRIPTIONS:
             target["description"] = _ERROR_DESCRIPTIONS[status]
         target.setdefault("headers", {})["X-Request-ID"] = dict(_STRING)

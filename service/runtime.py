@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from quart import current_app, g
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .db import create_engine, create_session_factory
+from .maintenance import purge_forever
 from .passwords import Passwords
 from .settings import Settings
 
@@ -20,18 +23,25 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     passwords: Passwords
+    housekeeping: asyncio.Task[None]
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
+        """Called once the event loop runs (before serving): nothing here connects yet."""
         engine = create_engine(settings)
+        sessions = create_session_factory(engine, settings)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=create_session_factory(engine, settings),
+            sessions=sessions,
             passwords=Passwords(settings.password_hashing),
+            housekeeping=asyncio.create_task(purge_forever(sessions, settings)),
         )
 
     async def stop(self) -> None:
+        self.housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.housekeeping
         await self.engine.dispose()
         self.passwords.close()
 

@@ -34,20 +34,26 @@ def own_or_admin(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
-def role_needs_admin(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+async def check_role_change() -> None:
     """403 when a non-admin's body sets `role` to anything but the role already held.
 
     Registration counts `user` (the default) as already held.
     """
+    caller = optional_caller()
+    if caller is not None and caller.is_admin:
+        return
+    body = await request.get_json()
+    held = g.get("target_role", "user")
+    if isinstance(body, dict) and "role" in body and body["role"] != held:
+        raise Forbidden(ADMIN_ONLY_ROLE, details={"role": ADMIN_ONLY_ROLE})
+
+
+def role_needs_admin(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Run `check_role_change` before the body is validated (403 precedes 400 and 422)."""
 
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        caller = optional_caller()
-        if caller is None or not caller.is_admin:
-            body = await request.get_json()
-            held = g.get("target_role", "user")
-            if isinstance(body, dict) and "role" in body and body["role"] != held:
-                raise Forbidden(ADMIN_ONLY_ROLE, details={"role": ADMIN_ONLY_ROLE})
+        await check_role_change()
         return await func(*args, **kwargs)
 
     return wrapper

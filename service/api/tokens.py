@@ -20,13 +20,22 @@ blueprint = Blueprint("tokens", __name__)
 @blueprint.post("/api/tokens")
 @openapi.errors(400, 401, 413, 422, 429, 503)
 @openapi.response(201, "A new bearer token", "Cache-Control")
+@openapi.response(429, "", "Retry-After")
 @validate_response(TokenEnvelope, 201)
 @validate_request(TokenCreate)
 async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, dict[str, str]]:
-    """Log in: exchange an email and password for a bearer token."""
+    """Log in: exchange an email and password for a bearer token.
+
+    More than `LOGIN_RATE_LIMIT` attempts (default 10/minute) for one normalised email give
+    429 `RATE_LIMITED` with `Retry-After`; every attempt counts, checked before the password.
+    """
     settings = runtime().settings
     token = await tokens.log_in(
-        db_session(), runtime().passwords, data.email, data.password, settings.token_ttl_seconds
+        db_session(),
+        runtime().passwords,
+        data,
+        ttl_seconds=settings.token_ttl_seconds,
+        rate_limit=settings.login_rate_limit,
     )
     return TokenEnvelope(data=token, meta=meta()), 201, {"Cache-Control": "no-store"}
 

@@ -26,6 +26,7 @@ from ..schemas import (
 )
 from ..services import users
 from .guards import own_or_admin, role_needs_admin
+from .idempotency import idempotent
 
 blueprint = Blueprint("users", __name__, url_prefix="/api/users")
 ONE_USER = f"/<int(min=1, max={MAX_ID}):user_id>"
@@ -40,15 +41,22 @@ def user_response(user: UserOut, status: int = 200) -> tuple[UserEnvelope, int, 
 
 @blueprint.post("")
 @openapi.errors(400, 401, 403, 409, 413, 422, 503)
-@openapi.response(201, "Registered", "Location", "ETag")
+@openapi.response(201, "Registered", "Location", "ETag", "Idempotent-Replayed")
+@openapi.response(403, "", "Idempotent-Replayed")
+@openapi.response(409, "", "Idempotent-Replayed")
 @validate_response(UserEnvelope, 201)
 @login_optional
+@idempotent
 @role_needs_admin
 @validate_request(UserCreate)
 async def create_user(data: UserCreate) -> tuple[UserEnvelope, int, Headers]:
     """Register a user.
 
-    Public. An admin's token allows setting `role`.
+    Public. An admin's token allows setting `role`. With an `Idempotency-Key` header (1-255
+    printable ASCII characters, scoped to the caller) the first outcome (201, 403 or 409) is
+    stored for 24 h and replayed, with `Idempotent-Replayed: true`, for the same key and body;
+    the same key with another body gives 422 `IDEMPOTENCY_KEY_REUSED`, and while the first
+    request runs, 409 `IDEMPOTENCY_KEY_IN_USE`.
     """
     user = await users.create_user(
         db_session(),

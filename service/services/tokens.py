@@ -12,17 +12,28 @@ from ..db import writing
 from ..errors import Unauthorized
 from ..models import Token, User
 from ..passwords import Passwords
-from ..schemas import TokenOut, normalize_email
+from ..schemas import TokenCreate, TokenOut, normalize_email
+from ..settings import RateLimit
+from .rate_limits import record_login_attempt
 from .users import set_password_hash
 
 BAD_CREDENTIALS = "Invalid email or password"
 
 
 async def log_in(
-    session: AsyncSession, passwords: Passwords, email: str, password: str, ttl_seconds: int
+    session: AsyncSession,
+    passwords: Passwords,
+    credentials: TokenCreate,
+    ttl_seconds: int,
+    rate_limit: RateLimit,
 ) -> TokenOut:
-    """A new token for valid credentials; the same 401, in about the same time, otherwise."""
-    user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    """A new token for valid credentials; the same 401, in about the same time, otherwise.
+
+    The attempt is counted, and refused with 429 when over the limit, before anything else.
+    """
+    email, password = normalize_email(credentials.email), credentials.password
+    await record_login_attempt(session, email, rate_limit)
+    user = await session.scalar(select(User).where(User.email == email))
     if session.in_transaction():
         await session.commit()  # hold no connection while the password is checked
     if user is None:

@@ -1,0 +1,142 @@
+"""Idempotency keys: the first outcome of a request is stored and replayed for its retries.
+
+A key is claimed (a row with no status) before the work runs, so concurrent requests with one
+key, in any worker or host, see it in flight; the outcome is then stored, or the claim released
+when the outcome is not one to keep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db import writing
+from ..errors import IdempotencyKeyInUse, IdempotencyKeyReused
+from ..models import IdempotencyKey
+
+# A claim this old whose request never finished (its worker died) may be taken over.
+ABANDONED_AFTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Claim:
+    scope: str
+    key: str
+
+
+@dataclass(frozen=True)
+class StoredOutcome:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def request_fingerprint(body: Any) -> str:
+    """The same JSON value gives the same fingerprint, however it was spelled."""
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+async def claim(
+    session: AsyncSession, claim: Claim, fingerprint: str, ttl_seconds: int
+) -> StoredOutcome | None:
+    """Claim the key for this request, or return the stored outcome to replay.
+
+    422 when the key was used with another body; 409 while its first request is running.
+    """
+    now = datetime.now(UTC)
+    async with writing(session):
+        row = await _find(session, claim)
+        if row is not None and _reusable(row, now):
+            await session.delete(row)
+            await session.flush()
+            row = None
+        if row is not None:
+            await session.commit()
+            return _existing(row, fingerprint)
+        session.add(
+            IdempotencyKey(
+                scope=claim.scope,
+                key=claim.key,
+                request_hash=fingerprint,
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl_seconds),
+            )
+        )
+        try:
+            await session.commit()
+        except IntegrityError:  # claimed by a concurrent request a moment ago
+            await session.rollback()
+            raise IdempotencyKeyInUse() from None
+    return None
+
+
+async def store(
+    session: AsyncSession,
+    claim: Claim,
+    status: int,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> None:
+    async with writing(session):
+        row = await _find(session, claim)
+        if row is not None:
+            row.status = status
+            row.body = orjson.dumps(body).decode()
+            row.headers = orjson.dumps(headers).decode()
+        await session.commit()
+
+
+async def release(session: AsyncSession, claim: Claim) -> None:
+    """Forget an in-flight claim whose outcome is not stored (400, 422, 5xx)."""
+    async with writing(session):
+        await session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.scope == claim.scope,
+                IdempotencyKey.key == claim.key,
+                IdempotencyKey.status.is_(None),
+            )
+        )
+        await session.commit()
+
+
+async def purge_expired(session: AsyncSession, now: datetime) -> int:
+    async with writing(session):
+        result = await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
+        )
+        await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _find(session: AsyncSession, claim: Claim) -> IdempotencyKey | None:
+    statement = select(IdempotencyKey).where(
+        IdempotencyKey.scope == claim.scope, IdempotencyKey.key == claim.key
+    )
+    return (await session.execute(statement.with_for_update())).scalar()
+
+
+def _reusable(row: IdempotencyKey, now: datetime) -> bool:
+    expired = _aware(row.expires_at) <= now
+    abandoned = row.status is None and _aware(row.created_at) <= now - ABANDONED_AFTER
+    return expired or abandoned
+
+
+def _existing(row: IdempotencyKey, fingerprint: str) -> StoredOutcome:
+    if row.request_hash != fingerprint:
+        raise IdempotencyKeyReused(details={"Idempotency-Key": "Used with a different body"})
+    if row.status is None or row.body is None:
+        raise IdempotencyKeyInUse(details={"Idempotency-Key": "The first request is running"})
+    headers: dict[str, str] = orjson.loads(row.headers or "{}")
+    return StoredOutcome(status=row.status, body=orjson.loads(row.body), headers=headers)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
