@@ -37,8 +37,10 @@ pytest-sqlite: $(STAMP)
 pytest-postgres: $(STAMP)
 	ROSTER_TEST_DATABASE=postgresql ROSTER_TEST_POSTGRES_URL=$(PG_TEST_URL) $(BIN)/python -m pytest
 
+# `make bench BENCH_ARGS=--quick` for a short smoke run; see bench/README.md.
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache roster.db roster.db-wal roster.db-shm

@@ -14,12 +14,12 @@ from quart import g, request
 from quart_schema import security_scheme
 from quart_schema.extension import SecuritySchemeInput
 from quart_schema.openapi import HttpSecurityScheme
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from .db import Reader
 from .errors import unauthorized
-from .models import Token, User
-from .runtime import db_session
+from .queries import caller_by_token
+from .runtime import runtime
+from .schemas import UserOut
 
 SCHEME = "bearerAuth"
 SECURITY_SCHEMES: dict[str, SecuritySchemeInput] = {
@@ -31,7 +31,7 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class Caller:
-    user: User
+    user: UserOut
     token_id: int
 
     @property
@@ -60,14 +60,9 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
-async def find_caller(session: AsyncSession, token: str) -> Caller | None:
-    statement = (
-        select(User, Token.id)
-        .join(Token, Token.user_id == User.id)
-        .where(Token.token_hash == hash_token(token), Token.expires_at > datetime.now(UTC))
-    )
-    row = (await session.execute(statement)).first()
-    return None if row is None else Caller(user=row[0], token_id=row[1])
+async def find_caller(read: Reader, token: str) -> Caller | None:
+    found = await read(caller_by_token, hash_token(token), datetime.now(UTC))
+    return None if found is None else Caller(user=found[0], token_id=found[1])
 
 
 async def authenticate(required: bool) -> Caller | None:
@@ -76,7 +71,7 @@ async def authenticate(required: bool) -> Caller | None:
         if required:
             raise unauthorized(token_sent=False)
         return None
-    caller = await find_caller(db_session(), token)
+    caller = await find_caller(runtime().read, token)
     if caller is None:
         raise unauthorized(token_sent=True)
     g.caller = caller

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import event, make_url, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
 from .settings import Settings
 
 _IMMEDIATE = "sqlite_begin_immediate"
+READER_THREADS = 4
+T = TypeVar("T")
 _WRITE_LOCK = "write_lock"
 
 
@@ -48,11 +52,25 @@ def _sqlite_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         connect_args={"timeout": settings.db_busy_timeout_ms / 1000},
     )
-    busy_timeout_ms = settings.db_busy_timeout_ms
+    _configure_sqlite_connections(engine.sync_engine, settings.db_busy_timeout_ms)
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
+    def _own_transactions(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _configure_sqlite_connections(engine: Engine, busy_timeout_ms: int) -> None:
+    """WAL, a busy timeout and foreign keys on every connection the engine opens."""
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -61,13 +79,6 @@ def _sqlite_engine(settings: Settings) -> AsyncEngine:
         cursor.close()
         # SQLite's own lower() folds ASCII only; case-insensitive search needs Unicode.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
 
 
 def _lower(value: object) -> object:
@@ -97,6 +108,48 @@ async def writing(session: AsyncSession) -> AsyncIterator[AsyncSession]:
         finally:
             if session.in_transaction():
                 await session.rollback()
+
+
+class Reader:
+    """Runs a read-only query function (`fn(connection, *args)`) in one step.
+
+    On PostgreSQL that is `run_sync` over the async engine. On SQLite each call through aiosqlite
+    is a hop to a thread and back, and a query is several calls; so reads run whole on a few
+    reader threads with connections of their own (WAL: readers never wait for the writer).
+    """
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self._engine = engine
+        self._threads: ThreadPoolExecutor | None = None
+        self._sync_engine: Engine | None = None
+        if settings.is_sqlite:
+            self._threads = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="sqlite-read")
+            url = make_url(settings.database_url).set(drivername="sqlite")
+            self._sync_engine = create_sync_engine(
+                url,
+                pool_size=READER_THREADS,
+                max_overflow=0,
+                connect_args={"check_same_thread": False},
+            )
+            _configure_sqlite_connections(self._sync_engine, settings.db_busy_timeout_ms)
+
+    async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._threads is None:
+            async with self._engine.connect() as connection:
+                return await connection.run_sync(fn, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._run, fn, *args)
+
+    def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._sync_engine is not None
+        with self._sync_engine.connect() as connection:
+            return fn(connection, *args)
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -13,7 +13,6 @@ from .request_ids import HEADER, assign_request_id
 from .runtime import close_db_session
 
 access_log = logging.getLogger("roster.access")
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODILESS = frozenset({204, 304})
 CORS_ALLOW_HEADERS = (
     "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-ID"
@@ -32,8 +31,8 @@ def register_hooks(app: Quart) -> None:
 async def start_request() -> Response | None:
     assign_request_id()
     g.started = time.perf_counter()
-    if request.method in BODY_METHODS:
-        await request.get_data()  # over MAX_CONTENT_LENGTH → 413, before anything else
+    # Whatever the method: a body over MAX_CONTENT_LENGTH → 413, before anything else.
+    await request.get_data()
     if request.method == "OPTIONS" and isinstance(request.routing_exception, MethodNotAllowed):
         return _options(request.routing_exception)
     return None
@@ -54,6 +53,8 @@ async def finish_response(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     if response.status_code in BODILESS:
         response.headers.pop("Content-Type", None)
+        # RFC 9110: never on a 204; on a 304 only the length a 200 would have had.
+        response.headers.pop("Content-Length", None)
     origin = _allowed_origin()
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin

@@ -6,7 +6,7 @@ import logging
 
 from .request_ids import request_id_for_logs
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s pid=%(process)d [%(request_id)s] %(message)s"
 
 
 class RequestIdFilter(logging.Filter):

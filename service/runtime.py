@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from quart import current_app, g
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from .db import create_engine, create_session_factory
+from .db import Reader, create_engine, create_session_factory
 from .maintenance import purge_forever
 from .passwords import Passwords
 from .settings import Settings
@@ -22,6 +22,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    read: Reader
     passwords: Passwords
     housekeeping: asyncio.Task[None]
 
@@ -34,6 +35,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=sessions,
+            read=Reader(engine, settings),
             passwords=Passwords(settings.password_hashing),
             housekeeping=asyncio.create_task(purge_forever(sessions, settings)),
         )
@@ -42,6 +44,7 @@ class Runtime:
         self.housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.housekeeping
+        self.read.close()
         await self.engine.dispose()
         self.passwords.close()
 

@@ -14,7 +14,6 @@ ROLES: tuple[Role, ...] = ("user", "admin")
 SORT_FIELDS = ("id", "name", "email", "created_at")
 SortKey = Literal["id", "-id", "name", "-name", "email", "-email", "created_at", "-created_at"]
 MAX_ID = 2**63 - 1
-MAX_PAGE = 10**9
 # The default of an optional body field. A client's explicit null is still rejected: `None` is
 # not a value of the field's type, and defaults are not validated.
 OMITTED: Any = None
@@ -64,7 +63,13 @@ def clean_email(value: str) -> str:
     return email
 
 
+def clean_search_term(value: str) -> str:
+    _reject_control_characters(value)  # no name or email holds one: malformed, not a miss
+    return value
+
+
 Name = Annotated[str, AfterValidator(clean_name)]
+SearchTerm = Annotated[str, AfterValidator(clean_search_term)]
 Email = Annotated[str, AfterValidator(clean_email)]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 Timestamp = Annotated[
@@ -88,7 +93,7 @@ class _AcceptsReadOnly(_Body):
     updated_at: datetime = Field(default=OMITTED, description="Read-only; ignored.")
 
 
-class UserCreate(_Body):
+class UserCreate(_AcceptsReadOnly):
     name: Name = Field(description="1 to 100 characters after trimming.")
     email: Email = Field(description="Trimmed and lower-cased; unique.")
     password: Password = Field(description="8 to 128 characters; write-only.")
@@ -117,12 +122,10 @@ class TokenCreate(_Body):
 class UserListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    page: int = Field(default=1, ge=1, description="Past the last page: `data` is empty.")
     per_page: int = Field(default=20, ge=1, le=100)
     sort: SortKey = Field(default="id", description="A field, `-` prefixed for descending.")
-    q: str | None = Field(
-        default=OMITTED, max_length=254, description="Substring of name or email."
-    )
+    q: SearchTerm | None = Field(default=None, description="Substring of name or email.")
     role: Role | None = None
 
 

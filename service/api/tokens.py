@@ -12,7 +12,6 @@ from ..responses import meta
 from ..runtime import db_session, runtime
 from ..schemas import TokenCreate, TokenEnvelope, UserEnvelope
 from ..services import tokens
-from ..services.users import user_out
 
 blueprint = Blueprint("tokens", __name__)
 
@@ -57,5 +56,5 @@ async def log_out() -> tuple[str, int]:
 @login_required
 async def profile() -> tuple[UserEnvelope, int, dict[str, str]]:
     """Who am I: the user the token belongs to."""
-    user = user_out(current_caller().user)
+    user = current_caller().user
     return UserEnvelope(data=user, meta=meta()), 200, {"ETag": etag_of(user)}

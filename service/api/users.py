@@ -79,7 +79,7 @@ async def create_user(data: UserCreate) -> tuple[UserEnvelope, int, Headers]:
 @validate_querystring(UserListQuery)
 async def list_users(query_args: UserListQuery) -> tuple[UserListEnvelope, int, Headers]:
     """List users, a page at a time."""
-    found, total = await users.list_users(db_session(), query_args)
+    found, total = await users.list_users(runtime().read, query_args)
     pages = page_count(total, query_args.per_page)
     page_meta = PageMeta(
         **meta().model_dump(),
@@ -88,7 +88,7 @@ async def list_users(query_args: UserListQuery) -> tuple[UserListEnvelope, int, 
         total=total,
         pages=pages,
     )
-    envelope = UserListEnvelope(data=[users.user_out(user) for user in found], meta=page_meta)
+    envelope = UserListEnvelope(data=found, meta=page_meta)
     link = link_header(request.path, request.args, query_args.page, pages)
     return envelope, 200, {"Link": link}
 
@@ -101,7 +101,7 @@ async def list_users(query_args: UserListQuery) -> tuple[UserListEnvelope, int, 
 @login_required
 async def get_user(user_id: int) -> tuple[UserEnvelope, int, Headers] | Response:
     """Read a user."""
-    user = users.user_out(await users.get_user(db_session(), user_id))
+    user = await users.get_user(runtime().read, user_id)
     etag = etag_of(user)
     if not_modified(etag):
         return Response(status=304, headers={"ETag": etag})

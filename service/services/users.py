@@ -6,14 +6,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db import writing
+from ..db import Reader, writing
 from ..errors import Conflict, NotFound
 from ..models import Token, User
 from ..passwords import Passwords
+from ..queries import user_by_id, users_page
 from ..schemas import UserListQuery, UserOut
 
 ALREADY_REGISTERED = {"email": "Already registered"}
@@ -31,36 +32,15 @@ def user_out(user: User) -> UserOut:
     )
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User:
-    user = await session.get(User, user_id)
+async def get_user(read: Reader, user_id: int) -> UserOut:
+    user = await read(user_by_id, user_id)
     if user is None:
         raise NotFound("User not found")
     return user
 
 
-async def list_users(session: AsyncSession, query: UserListQuery) -> tuple[list[User], int]:
-    filtered = _filtered(select(User), query)
-    total = await session.scalar(_filtered(select(func.count()).select_from(User), query))
-    field = query.sort.lstrip("-")
-    column = getattr(User, field)
-    order = column.desc() if query.sort.startswith("-") else column.asc()
-    page = filtered.order_by(order, User.id.asc())
-    page = page.limit(query.per_page).offset((query.page - 1) * query.per_page)
-    users = list((await session.scalars(page)).all())
-    return users, total or 0
-
-
-def _filtered(statement: Select[Any], query: UserListQuery) -> Select[Any]:
-    if query.q:
-        statement = statement.where(
-            or_(
-                User.name.icontains(query.q, autoescape=True),
-                User.email.icontains(query.q, autoescape=True),
-            )
-        )
-    if query.role:
-        statement = statement.where(User.role == query.role)
-    return statement
+async def list_users(read: Reader, query: UserListQuery) -> tuple[list[UserOut], int]:
+    return await read(users_page, query)
 
 
 async def create_user(
@@ -103,12 +83,14 @@ async def update_user(
         if not changed and password_hash is None:
             await session.commit()
             return user
+        if password_hash is not None:
+            # Before the new values are set: this statement autoflushes pending changes, and a
+            # duplicate email must surface in the commit below (409), not here (500).
+            await _revoke_tokens(session, user_id, keep_token_id)
+            user.password_hash = password_hash
         for key, value in changed.items():
             setattr(user, key, value)
         user.updated_at = datetime.now(UTC)
-        if password_hash is not None:
-            user.password_hash = password_hash
-            await _revoke_tokens(session, user_id, keep_token_id)
         await _commit_unique_email(session)
     return user
 

@@ -1,0 +1,289 @@
+"""Correct under concurrency: many simultaneous requests through one app (and two apps sharing
+one database, as several workers do), with password hashing kept off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from quart import Quart, Response
+from sqlalchemy import func, select
+
+from service.app import create_app
+from service.models import Token, User
+from service.runtime import Runtime
+from service.settings import PasswordHashing, Settings
+
+from .helpers import PASSWORD, Client, bearer, login, register, unique_email, user_with_token
+
+SLOW_HASHING = PasswordHashing(memory_kib=8192, time_cost=3, parallelism=1, workers=2)
+
+
+def runtime_of(app: Quart) -> Runtime:
+    value: Runtime = app.extensions["roster"]
+    return value
+
+
+async def user_count(app: Quart, email: str | None = None) -> int:
+    async with runtime_of(app).sessions() as session:
+        statement = select(func.count()).select_from(User)
+        if email is not None:
+            statement = statement.where(User.email == email)
+        return (await session.scalar(statement)) or 0
+
+
+def statuses(responses: list[Response]) -> list[int]:
+    return [response.status_code for response in responses]
+
+
+def registration(email: str, name: str = "Racer") -> dict[str, str]:
+    return {"name": name, "email": email, "password": PASSWORD}
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Quart]:
+    app = create_app(settings)
+    async with app.test_app():
+        yield app
+
+
+# --- many requests at once -----------------------------------------------------------------
+
+
+async def test_200_simultaneous_registrations(app: Quart, client: Client) -> None:
+    emails = [unique_email(f"r{index}") for index in range(200)]
+    responses = await asyncio.gather(
+        *(client.post("/api/users", json=registration(email)) for email in emails)
+    )
+    assert statuses(responses) == [201] * 200
+    bodies = [await response.get_json() for response in responses]
+    assert sorted(body["data"]["email"] for body in bodies) == sorted(emails)
+    assert len({body["data"]["id"] for body in bodies}) == 200
+    assert await user_count(app) == 200
+
+
+async def test_100_simultaneous_patches_of_one_user(client: Client) -> None:
+    user, token = await user_with_token(client)
+    names = [f"n{index}" for index in range(100)]
+    responses = await asyncio.gather(
+        *(
+            client.patch(f"/api/users/{user['id']}", json={"name": name}, headers=bearer(token))
+            for name in names
+        )
+    )
+    assert statuses(responses) == [200] * 100
+    returned = [(await response.get_json())["data"]["name"] for response in responses]
+    assert sorted(returned) == sorted(names)  # each PATCH saw its own write
+    final = await client.get(f"/api/users/{user['id']}", headers=bearer(token))
+    assert final.status_code == 200
+    assert (await final.get_json())["data"]["name"] in names
+
+
+async def test_100_registrations_racing_for_one_email(app: Quart, client: Client) -> None:
+    email = unique_email("contested")
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/users", json=registration(email, f"Racer {index}"))
+            for index in range(100)
+        )
+    )
+    codes = statuses(responses)
+    assert codes.count(201) == 1
+    assert codes.count(409) == 99
+    for response in responses:
+        if response.status_code == 409:
+            error = (await response.get_json())["error"]
+            assert error["code"] == "CONFLICT"
+            assert error["details"] == {"email": "Already registered"}
+    assert await user_count(app, email) == 1
+    assert await user_count(app) == 1
+    # The one stored user is the one the 201 described, and can log in.
+    (winner,) = [response for response in responses if response.status_code == 201]
+    created = (await winner.get_json())["data"]
+    token = await login(client, email)
+    profile = await client.get("/api/profile", headers=bearer(token))
+    assert (await profile.get_json())["data"] == created
+
+
+async def test_mixed_registrations_logins_and_reads(app: Quart, client: Client) -> None:
+    existing = [await register(client, name=f"Old {index}") for index in range(20)]
+    _, reader = await user_with_token(client, name="Reader")
+    new_emails = [unique_email(f"new{index}") for index in range(40)]
+
+    work: list[Awaitable[Response]] = []
+    work += [client.post("/api/users", json=registration(email)) for email in new_emails]
+    work += [
+        client.post("/api/tokens", json={"email": user["email"], "password": PASSWORD})
+        for user in existing
+    ]
+    work += [client.get(f"/api/users/{user['id']}", headers=bearer(reader)) for user in existing]
+    work += [client.get("/api/users?per_page=100", headers=bearer(reader)) for _ in range(10)]
+    work += [client.get("/api/profile", headers=bearer(reader)) for _ in range(10)]
+    responses = await asyncio.gather(*work)
+
+    registered, logins = responses[:40], responses[40:60]
+    reads = responses[60:80]
+    assert statuses(registered) == [201] * 40
+    assert statuses(logins) == [201] * 20
+    assert statuses(responses[60:]) == [200] * 40
+    for user, response in zip(existing, reads, strict=True):
+        assert (await response.get_json())["data"] == user
+
+    # Nothing lost: every new user is stored, every issued token works.
+    assert await user_count(app) == 20 + 1 + 40
+    listing = await client.get("/api/users?per_page=100", headers=bearer(reader))
+    stored = {user["email"] for user in (await listing.get_json())["data"]}
+    assert set(new_emails) <= stored
+    for user, response in zip(existing, logins, strict=True):
+        token = (await response.get_json())["data"]["token"]
+        profile = await client.get("/api/profile", headers=bearer(token))
+        assert (await profile.get_json())["data"]["id"] == user["id"]
+    async with runtime_of(app).sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Token)) == 21
+
+
+async def test_two_workers_sharing_one_database(settings: Settings) -> None:
+    """Two apps (each with its own engine, pool and write lock) on the same database."""
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(serving(settings))
+        second = await stack.enter_async_context(serving(settings))
+        clients = [first.test_client(), second.test_client()]
+        contested = unique_email("shared")
+        emails = [unique_email(f"w{index}") for index in range(60)]
+        work = [
+            clients[index % 2].post("/api/users", json=registration(email))
+            for index, email in enumerate(emails)
+        ]
+        work += [
+            clients[index % 2].post("/api/users", json=registration(contested))
+            for index in range(20)
+        ]
+        responses = await asyncio.gather(*work)
+        assert statuses(responses[:60]) == [201] * 60
+        assert sorted(statuses(responses[60:])) == [201] + [409] * 19
+        assert await user_count(first) == 61
+        assert await user_count(second, contested) == 1
+        # A token issued by one worker is honoured by the other.
+        token = await login(clients[0], emails[0])
+        profile = await clients[1].get("/api/profile", headers=bearer(token))
+        assert profile.status_code == 200
+
+
+# --- SQLite connection set-up ---------------------------------------------------------------
+
+
+async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(
+    app: Quart, settings: Settings
+) -> None:
+    if not settings.is_sqlite:
+        pytest.skip("SQLite pragmas")
+    engine = runtime_of(app).engine
+    async with engine.connect() as first, engine.connect() as second:
+        for connection in (first, second):  # every connection of the pool, not just one
+            journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
+            busy = (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+            keys = (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar()
+            assert str(journal).lower() == "wal"
+            assert busy == settings.db_busy_timeout_ms
+            assert isinstance(busy, int)
+            assert busy > 0
+            assert keys == 1
+
+
+# --- password hashing: off the loop, bounded ---------------------------------------------------
+
+
+class HasherProbe:
+    """Wraps the runtime's argon2 hasher: counts hashes running at once and hashes finished."""
+
+    def __init__(self, hasher: PasswordHasher, loop: asyncio.AbstractEventLoop) -> None:
+        self._hasher = hasher
+        self._loop = loop
+        self._lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.finished = 0
+        self.started = asyncio.Event()  # set once the first hash has begun
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._hasher, name)
+
+    def hash(self, password: str) -> str:
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        self._loop.call_soon_threadsafe(self.started.set)
+        try:
+            return self._hasher.hash(password)
+        finally:
+            with self._lock:
+                self.running -= 1
+                self.finished += 1
+
+
+@pytest.fixture
+async def slow_app(settings: Settings) -> AsyncIterator[Quart]:
+    async with serving(replace(settings, password_hashing=SLOW_HASHING)) as application:
+        yield application
+
+
+@pytest.fixture
+async def probe(slow_app: Quart, monkeypatch: pytest.MonkeyPatch) -> HasherProbe:
+    passwords = runtime_of(slow_app).passwords
+    wrapper = HasherProbe(passwords._hasher, asyncio.get_running_loop())
+    monkeypatch.setattr(passwords, "_hasher", wrapper)
+    return wrapper
+
+
+async def test_hashing_does_not_block_the_event_loop(slow_app: Quart, probe: HasherProbe) -> None:
+    client = slow_app.test_client()
+    order: list[str] = []
+    hashes_done_at_health: list[int] = []
+
+    async def register_one(index: int) -> int:
+        response = await client.post("/api/users", json=registration(unique_email(f"s{index}")))
+        order.append("register")
+        return response.status_code
+
+    async def health() -> int:
+        response = await client.get("/health")
+        order.append("health")
+        hashes_done_at_health.append(probe.finished)
+        return response.status_code
+
+    registrations = [asyncio.create_task(register_one(index)) for index in range(64)]
+    await probe.started.wait()  # the registrations are in flight, hashing
+    health_codes = [await health() for _ in range(10)]
+    register_codes = await asyncio.gather(*registrations)
+
+    assert health_codes == [200] * 10
+    assert register_codes == [201] * 64
+    assert order.count("health") == 10
+    # Every /health answered before the last registration completed...
+    assert order[-1] == "register"
+    last_health = max(index for index, what in enumerate(order) if what == "health")
+    assert order[last_health + 1 :].count("register") > 0
+    # ...and while most of the hashing was still to do: the loop never waited for a hash.
+    assert max(hashes_done_at_health) < 32, hashes_done_at_health
+    assert probe.finished == 64
+
+
+async def test_hashing_is_bounded_by_workers(slow_app: Quart, probe: HasherProbe) -> None:
+    client = slow_app.test_client()
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/users", json=registration(unique_email(f"b{index}")))
+            for index in range(64)
+        )
+    )
+    assert statuses(responses) == [201] * 64
+    assert probe.finished == 64
+    assert probe.running == 0
+    # Never more than `workers` hashes at once, and the pool is really used in parallel.
+    assert probe.peak == SLOW_HASHING.workers
