@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
 from quart import Quart, Response, current_app, g, request
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from .error_handlers import allow_header
 from .request_ids import HEADER, assign_request_id
@@ -33,9 +34,32 @@ async def start_request() -> Response | None:
     g.started = time.perf_counter()
     # Whatever the method: a body over MAX_CONTENT_LENGTH → 413, before anything else.
     await request.get_data()
-    if request.method == "OPTIONS" and isinstance(request.routing_exception, MethodNotAllowed):
-        return _options(request.routing_exception)
+    routing = request.routing_exception
+    if isinstance(routing, MethodNotAllowed) and not _route_matches(routing.valid_methods or ()):
+        request.routing_exception = routing = NotFound()
+    if request.method == "OPTIONS" and isinstance(routing, MethodNotAllowed):
+        return _options(routing)
     return None
+
+
+def _route_matches(methods: Iterable[str]) -> bool:
+    """Whether the path is a route for any of `methods`.
+
+    werkzeug checks a rule's methods before its converters, so a path that no rule accepts (a
+    user id out of range, for PUT) can come back as 405 instead of 404.
+    """
+    adapter = current_app.create_url_adapter(request)
+    if adapter is None:
+        return True
+    for method in methods:
+        try:
+            adapter.match(method=method)
+        except (NotFound, MethodNotAllowed):
+            continue
+        except HTTPException:  # a redirect: the route exists
+            pass
+        return True
+    return False
 
 
 def _options(routing: MethodNotAllowed) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.engine import Connection
 
 from .models import Token, User
@@ -32,19 +32,23 @@ def user_from_row(row: Any) -> UserOut:
     )
 
 
+# Built once: per call only the parameters change (the compiled form is cached too).
+CALLER_BY_TOKEN = (
+    select(*USER_COLUMNS, tokens.id.label("token_id"))
+    .select_from(Token.__table__.join(User.__table__, users.id == tokens.user_id))
+    .where(tokens.token_hash == bindparam("token_hash"), tokens.expires_at > bindparam("now"))
+)
+USER_BY_ID = select(*USER_COLUMNS).where(users.id == bindparam("user_id"))
+
+
 def caller_by_token(conn: Connection, token_hash: str, now: datetime) -> tuple[UserOut, int] | None:
     """The user a live token belongs to, and the token's id."""
-    statement = (
-        select(*USER_COLUMNS, tokens.id.label("token_id"))
-        .select_from(Token.__table__.join(User.__table__, users.id == tokens.user_id))
-        .where(tokens.token_hash == token_hash, tokens.expires_at > now)
-    )
-    row = conn.execute(statement).first()
+    row = conn.execute(CALLER_BY_TOKEN, {"token_hash": token_hash, "now": now}).first()
     return None if row is None else (user_from_row(row), row.token_id)
 
 
 def user_by_id(conn: Connection, user_id: int) -> UserOut | None:
-    row = conn.execute(select(*USER_COLUMNS).where(users.id == user_id)).first()
+    row = conn.execute(USER_BY_ID, {"user_id": user_id}).first()
     return None if row is None else user_from_row(row)
 
 

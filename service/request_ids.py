@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-import uuid
+import secrets
 
 from quart import g, has_request_context, request
 
@@ -15,7 +15,7 @@ _current: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", def
 
 def assign_request_id() -> str:
     supplied = request.headers.get(HEADER, "")
-    request_id = supplied if _VALID.fullmatch(supplied) else uuid.uuid4().hex
+    request_id = supplied if _VALID.fullmatch(supplied) else secrets.token_hex(16)
     g.request_id = request_id
     _current.set(request_id)
     return request_id

@@ -122,7 +122,9 @@ class TokenCreate(_Body):
 class UserListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    page: int = Field(default=1, ge=1, description="Past the last page: `data` is empty.")
+    page: int = Field(
+        default=1, ge=1, le=MAX_ID, description="Past the last page: `data` is empty."
+    )
     per_page: int = Field(default=20, ge=1, le=100)
     sort: SortKey = Field(default="id", description="A field, `-` prefixed for descending.")
     q: SearchTerm | None = Field(default=None, description="Substring of name or email.")

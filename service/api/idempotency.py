@@ -9,6 +9,7 @@ from functools import wraps
 from typing import Any, ParamSpec
 
 from quart import request
+from werkzeug.datastructures import Headers
 
 from ..auth import optional_caller
 from ..errors import ApiError, BadRequest
@@ -26,7 +27,7 @@ _VALID = re.compile(r"[\x20-\x7e]{1,255}")
 logger = logging.getLogger("roster.idempotency")
 
 P = ParamSpec("P")
-Result = tuple[Any, int, dict[str, str]]
+Result = tuple[Any, int, Headers]
 
 
 def idempotent(func: Callable[P, Awaitable[Result]]) -> Callable[P, Awaitable[Result]]:
@@ -75,7 +76,7 @@ async def _first_run(claim: idempotency.Claim, work: Awaitable[Result]) -> Resul
 
 def _replay(stored: idempotency.StoredOutcome) -> Result:
     body = {**stored.body, "meta": {"request_id": current_request_id()}}
-    return body, stored.status, {**stored.headers, REPLAYED: "true"}
+    return body, stored.status, Headers({**stored.headers, REPLAYED: "true"})
 
 
 async def _release(claim: idempotency.Claim) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint
 from quart_schema import validate_request, validate_response
+from werkzeug.datastructures import Headers
 
 from .. import openapi
 from ..auth import current_caller, login_required
@@ -22,7 +23,7 @@ blueprint = Blueprint("tokens", __name__)
 @openapi.response(429, "", "Retry-After")
 @validate_response(TokenEnvelope, 201)
 @validate_request(TokenCreate)
-async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, dict[str, str]]:
+async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
     """Log in: exchange an email and password for a bearer token.
 
     More than `LOGIN_RATE_LIMIT` attempts (default 10/minute) for one normalised email give
@@ -36,7 +37,7 @@ async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, dict[str, str]]
         ttl_seconds=settings.token_ttl_seconds,
         rate_limit=settings.login_rate_limit,
     )
-    return TokenEnvelope(data=token, meta=meta()), 201, {"Cache-Control": "no-store"}
+    return TokenEnvelope(data=token, meta=meta()), 201, Headers({"Cache-Control": "no-store"})
 
 
 @blueprint.delete("/api/tokens/current")
@@ -54,7 +55,7 @@ async def log_out() -> tuple[str, int]:
 @openapi.response(200, "The current user", "ETag")
 @validate_response(UserEnvelope)
 @login_required
-async def profile() -> tuple[UserEnvelope, int, dict[str, str]]:
+async def profile() -> tuple[UserEnvelope, int, Headers]:
     """Who am I: the user the token belongs to."""
     user = current_caller().user
-    return UserEnvelope(data=user, meta=meta()), 200, {"ETag": etag_of(user)}
+    return UserEnvelope(data=user, meta=meta()), 200, Headers({"ETag": etag_of(user)})

@@ -6,6 +6,7 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 from quart_schema import validate_querystring, validate_request, validate_response
+from werkzeug.datastructures import Headers
 
 from .. import openapi
 from ..auth import current_caller, login_optional, login_required
@@ -28,15 +29,15 @@ from ..services import users
 from .guards import own_or_admin, role_needs_admin
 from .idempotency import idempotent
 
+# Handlers return werkzeug `Headers`, not dicts: quart-schema would build a pydantic TypeAdapter
+# to dump a dict of headers on every response.
 blueprint = Blueprint("users", __name__, url_prefix="/api/users")
 ONE_USER = f"/<int(min=1, max={MAX_ID}):user_id>"
 WRITABLE = {"name", "email", "password", "role"}
 
-Headers = dict[str, str]
-
 
 def user_response(user: UserOut, status: int = 200) -> tuple[UserEnvelope, int, Headers]:
-    return UserEnvelope(data=user, meta=meta()), status, {"ETag": etag_of(user)}
+    return UserEnvelope(data=user, meta=meta()), status, Headers({"ETag": etag_of(user)})
 
 
 @blueprint.post("")
@@ -90,7 +91,7 @@ async def list_users(query_args: UserListQuery) -> tuple[UserListEnvelope, int, 
     )
     envelope = UserListEnvelope(data=found, meta=page_meta)
     link = link_header(request.path, request.args, query_args.page, pages)
-    return envelope, 200, {"Link": link}
+    return envelope, 200, Headers({"Link": link})
 
 
 @blueprint.get(ONE_USER)

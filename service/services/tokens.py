@@ -33,7 +33,9 @@ async def log_in(
     """
     email, password = normalize_email(credentials.email), credentials.password
     await record_login_attempt(session, email, rate_limit)
-    user = await session.scalar(select(User).where(User.email == email))
+    # No stored email holds a NUL (and PostgreSQL text cannot): unknown, without asking.
+    lookup = select(User).where(User.email == email)
+    user = None if "\x00" in email else await session.scalar(lookup)
     if session.in_transaction():
         await session.commit()  # hold no connection while the password is checked
     if user is None:
