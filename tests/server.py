@@ -1,0 +1,191 @@
+"""A real hypercorn serving `service.asgi:app` on 127.0.0.1, for end-to-end tests.
+
+Not a test module. `run_server()` starts hypercorn as a subprocess on a free port with a migrated
+database and cheap password hashing, waits (bounded) until every worker has started and
+`/health` answers, and on exit sends SIGTERM to the hypercorn parent, waits (bounded) and kills
+the whole process group only as a last resort. hypercorn's stderr (its log and the app's log) is
+collected in a file for assertions and debugging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from . import pg
+
+HOST = "127.0.0.1"
+REPOSITORY = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 30.0
+SHUTDOWN_TIMEOUT = 15.0
+FAST_HASHING_ENV = {"ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1"}
+_RUNNING = re.compile(r"Running on http://")
+
+
+class TemplateLike(Protocol):
+    """What `run_server` needs of conftest's `Template` (a migrated database)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def path(self) -> Path | None: ...
+
+
+@dataclass
+class Server:
+    """A running hypercorn: where it listens, its process, and where its stderr goes."""
+
+    base_url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    workers: int
+
+    def log(self) -> str:
+        """Everything hypercorn and the app wrote to stderr so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def terminate(self) -> None:
+        """SIGTERM to the hypercorn parent only: it tells its workers to shut down gracefully."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = SHUTDOWN_TIMEOUT) -> int:
+        """The exit code, waiting at most `timeout` seconds (raises TimeoutExpired)."""
+        return self.process.wait(timeout=timeout)
+
+    async def wait_async(self, seconds: float = SHUTDOWN_TIMEOUT) -> int:
+        """`wait()` for async tests: the event loop runs meanwhile."""
+        return await asyncio.to_thread(self.wait, seconds)
+
+    def kill(self) -> None:
+        """Last resort: SIGKILL the process group (hypercorn and the workers it spawned)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def fresh_database_url(template: TemplateLike, directory: Path) -> str:
+    """A migrated, empty database for a longer-lived server (e.g. one per module).
+
+    SQLite: a copy of the template file in `directory`. PostgreSQL: the template database,
+    emptied (each test's `database_url` fixture empties it again before its own use).
+    Call it where no event loop runs (a sync fixture).
+    """
+    if template.path is None:
+        asyncio.run(pg.truncate_all(template.url))
+        return template.url
+    path = directory / "roster.db"
+    shutil.copyfile(template.path, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@contextlib.contextmanager
+def run_server(
+    database_url: str,
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    log_dir: Path | None = None,
+    worker_class: str = "asyncio",
+    startup_timeout: float = STARTUP_TIMEOUT,
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT,
+) -> Iterator[Server]:
+    """Serve `service.asgi:app` on a free port of 127.0.0.1 until the block ends.
+
+    `env` adds to or overrides the server's environment (e.g. heavier `ARGON2_*`, `LOG_LEVEL`).
+    The block may stop the server itself (`server.terminate()`, `server.wait()`); if it did not,
+    it is stopped here.
+    """
+    port = free_port()
+    handle, name = tempfile.mkstemp(prefix="hypercorn-", suffix=".log", dir=log_dir)
+    log_path = Path(name)
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        **FAST_HASHING_ENV,
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "hypercorn",
+        "service.asgi:app",
+        "--bind",
+        f"{HOST}:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        worker_class,
+        "--backlog",
+        "2048",
+    ]
+    with os.fdopen(handle, "wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=REPOSITORY,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            start_new_session=True,  # its own process group, for the last-resort kill
+        )
+    server = Server(f"http://{HOST}:{port}", port, process, log_path, workers)
+    try:
+        _wait_until_ready(server, startup_timeout)
+        yield server
+    finally:
+        _stop(server, shutdown_timeout)
+        if log_dir is None:
+            log_path.unlink(missing_ok=True)
+
+
+def _wait_until_ready(server: Server, timeout: float) -> None:
+    """Every worker logged that it is running and /health answers 200; bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise RuntimeError(
+                    f"hypercorn exited with {server.process.returncode}:\n{server.log()}"
+                )
+            if len(_RUNNING.findall(server.log())) >= server.workers:
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get(f"{server.base_url}/health").status_code == 200:
+                        return
+            time.sleep(0.05)
+    raise RuntimeError(f"hypercorn not ready within {timeout} s:\n{server.log()}")
+
+
+def _stop(server: Server, timeout: float) -> None:
+    if server.process.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout)
+        except subprocess.TimeoutExpired:
+            server.kill()

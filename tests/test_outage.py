@@ -1,0 +1,136 @@
+"""The database goes away and comes back under a running server (PostgreSQL).
+
+A TCP proxy stands between hypercorn and PostgreSQL: cutting it drops every connection and
+refuses new ones, as a stopped or unreachable server would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import make_url
+
+from tests.conftest import BACKEND
+from tests.server import Server, free_port, run_server
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(BACKEND != "postgresql", reason="needs a database server to lose"),
+]
+PASSWORD = "correct-horse-battery"
+RECOVERY_SECONDS = 30
+
+
+class CuttableProxy:
+    """Forwards 127.0.0.1:`port` to the database until cut; `restore` listens again."""
+
+    def __init__(self, port: int, target_host: str, target_port: int) -> None:
+        self.port = port
+        self._target = (target_host, target_port)
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.StreamWriter] = set()
+
+    async def restore(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._links):
+            writer.transport.abort()
+        self._links.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._links |= {writer, upstream_writer}
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()
+        self._links.discard(writer)
+
+
+@pytest.fixture
+def proxy_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+async def proxy(database_url: str, proxy_port: int) -> AsyncIterator[CuttableProxy]:
+    url = make_url(database_url)
+    link = CuttableProxy(proxy_port, url.host or "127.0.0.1", url.port or 5432)
+    await link.restore()
+    yield link
+    await link.cut()
+
+
+@pytest.fixture
+def server(
+    database_url: str, proxy_port: int, proxy: CuttableProxy, tmp_path: Path
+) -> Iterator[Server]:
+    through_proxy = make_url(database_url).set(host="127.0.0.1", port=proxy_port)
+    env = {"DB_CONNECT_TIMEOUT": "2", "DB_POOL_TIMEOUT": "2", "RETRY_AFTER_SECONDS": "3"}
+    with run_server(
+        through_proxy.render_as_string(hide_password=False), env=env, log_dir=tmp_path
+    ) as running:
+        yield running
+
+
+async def test_unreachable_database_gives_503_and_the_service_recovers(
+    server: Server, proxy: CuttableProxy
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as http:
+        email = f"o-{uuid.uuid4().hex[:12]}@example.com"
+        created = await http.post(
+            "/api/users", json={"name": "Outage", "email": email, "password": PASSWORD}
+        )
+        assert created.status_code == 201
+        login = await http.post("/api/tokens", json={"email": email, "password": PASSWORD})
+        auth = {"Authorization": f"Bearer {login.json()['data']['token']}"}
+        assert (await http.get("/health/ready")).status_code == 200
+
+        await proxy.cut()
+
+        assert (await http.get("/health")).status_code == 200
+        for response in (
+            await http.get("/health/ready"),
+            await http.get("/api/profile", headers=auth),
+            await http.get("/api/users", headers=auth),
+            await http.patch("/api/users/1", json={"name": "X"}, headers=auth),
+            await http.post("/api/tokens", json={"email": email, "password": PASSWORD}),
+        ):
+            assert response.status_code == 503, response.text
+            assert response.headers["Retry-After"] == "3"
+            body = response.json()
+            assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+            assert body["error"]["details"] == {"Retry-After": "Retry in 3 seconds"}
+            assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
+
+        await proxy.restore()
+
+        for _ in range(RECOVERY_SECONDS * 4):
+            if (await http.get("/health/ready")).status_code == 200:
+                break
+            await asyncio.sleep(0.25)
+        profile = await http.get("/api/profile", headers=auth)
+        assert profile.status_code == 200, profile.text
+        assert profile.json()["data"]["email"] == email
+    assert "Traceback" not in server.log()

@@ -1,0 +1,188 @@
+"""Several hypercorn workers behave as one service: tokens, logout, rate limits, idempotency keys.
+
+Which worker answered is read from the server's log: every line carries the worker's pid and the
+request id, and each request here is sent on a new connection with an id of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Template
+from tests.server import Server, fresh_database_url, run_server
+
+pytestmark = pytest.mark.e2e
+
+WORKERS = 2
+PASSWORD = "correct-horse-battery"
+ATTEMPTS_ALLOWED = 5
+ACCESS_LINE = re.compile(r"pid=(\d+) \[([0-9a-f]{32})\] (\w+) (\S+) (\d{3})")
+
+
+@pytest.fixture(scope="module")
+def server(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("workers")
+    url = fresh_database_url(template, directory)
+    env = {"LOGIN_RATE_LIMIT": f"{ATTEMPTS_ALLOWED}/minute", "LOG_LEVEL": "INFO"}
+    with run_server(url, workers=WORKERS, env=env, log_dir=directory) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    # No keep-alive: every request opens a connection, which either worker may accept.
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as client:
+        yield client
+
+
+def workers_by_request(server: Server) -> dict[str, tuple[int, int]]:
+    """request id → (worker pid, status), from the access lines logged so far."""
+    return {
+        match[2]: (int(match[1]), int(match[5])) for match in ACCESS_LINE.finditer(server.log())
+    }
+
+
+async def send(
+    http: httpx.AsyncClient, method: str, path: str, **kwargs: object
+) -> tuple[str, httpx.Response]:
+    request_id = uuid.uuid4().hex
+    headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
+    response = await http.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
+    return request_id, response
+
+
+async def spread(
+    server: Server, http: httpx.AsyncClient, method: str, path: str, **kwargs: object
+) -> list[tuple[int, int]]:
+    """Send requests until every worker has answered one (bounded); (pid, status) of each."""
+    sent: list[str] = []
+    for _ in range(10):
+        batch = await asyncio.gather(*(send(http, method, path, **kwargs) for _ in range(20)))
+        sent.extend(request_id for request_id, _ in batch)
+        await asyncio.sleep(0.2)  # let the log lines land
+        answered = workers_by_request(server)
+        if len({answered[rid][0] for rid in sent if rid in answered}) >= WORKERS:
+            break
+    answered = workers_by_request(server)
+    return [answered[request_id] for request_id in sent if request_id in answered]
+
+
+async def new_user(http: httpx.AsyncClient) -> str:
+    email = f"w-{uuid.uuid4().hex[:12]}@example.com"
+    body = {"name": "Worker Test", "email": email, "password": PASSWORD}
+    response = await http.post("/api/users", json=body)
+    assert response.status_code == 201, response.text
+    return email
+
+
+async def log_in(http: httpx.AsyncClient, email: str) -> str:
+    response = await http.post("/api/tokens", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["data"]["token"]
+    return token
+
+
+async def test_a_token_is_accepted_by_every_worker(server: Server, http: httpx.AsyncClient) -> None:
+    token = await log_in(http, await new_user(http))
+    answers = await spread(
+        server, http, "GET", "/api/profile", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert {status for _, status in answers} == {200}
+    assert len({pid for pid, _ in answers}) == WORKERS
+
+
+async def test_logging_out_revokes_the_token_in_every_worker(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    token = await log_in(http, await new_user(http))
+    auth = {"Authorization": f"Bearer {token}"}
+    assert (await http.delete("/api/tokens/current", headers=auth)).status_code == 204
+    answers = await spread(server, http, "GET", "/api/profile", headers=auth)
+    assert {status for _, status in answers} == {401}
+    assert len({pid for pid, _ in answers}) == WORKERS
+
+
+async def test_the_login_rate_limit_counts_across_workers(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    email = await new_user(http)
+    body = {"email": email, "password": "wrong-password"}
+    attempts = [await send(http, "POST", "/api/tokens", json=body) for _ in range(3 * WORKERS)]
+    attempts += await asyncio.gather(
+        *(send(http, "POST", "/api/tokens", json=body) for _ in range(20))
+    )
+    statuses = [response.status_code for _, response in attempts]
+    assert statuses.count(401) == ATTEMPTS_ALLOWED
+    assert statuses.count(429) == len(attempts) - ATTEMPTS_ALLOWED
+    await asyncio.sleep(0.2)
+    answered = workers_by_request(server)
+    assert len({answered[request_id][0] for request_id, _ in attempts}) == WORKERS
+
+
+async def test_one_idempotency_key_creates_one_user_across_workers(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    email = f"idem-{uuid.uuid4().hex[:12]}@example.com"
+    body = {"name": "Once", "email": email, "password": PASSWORD}
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    tries = await asyncio.gather(
+        *(send(http, "POST", "/api/users", json=body, headers=key) for _ in range(30))
+    )
+    statuses = [response.status_code for _, response in tries]
+    assert set(statuses) <= {201, 409}
+    assert 201 in statuses
+    for _, response in tries:
+        if response.status_code == 409:
+            assert response.json()["error"]["code"] == "IDEMPOTENCY_KEY_IN_USE"
+    token = await log_in(http, email)  # the one user exists
+    found = await http.get(
+        "/api/users", params={"q": email}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert found.json()["meta"]["total"] == 1
+    await asyncio.sleep(0.2)
+    answered = workers_by_request(server)
+    assert len({answered[request_id][0] for request_id, _ in tries}) == WORKERS
+    replay = await http.post("/api/users", json=body, headers=key)
+    assert replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_hundreds_of_concurrent_writes_lose_nothing(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    marker = uuid.uuid4().hex[:8]
+    token = await log_in(http, await new_user(http))
+    auth = {"Authorization": f"Bearer {token}"}
+
+    async def register(index: int) -> tuple[str, httpx.Response]:
+        body = {"name": f"n{index}", "email": f"{marker}-{index}@example.com", "password": PASSWORD}
+        return await send(http, "POST", "/api/users", json=body)
+
+    async def rename(index: int) -> tuple[str, httpx.Response]:
+        return await send(http, "GET", "/api/profile", headers=auth)
+
+    results = await asyncio.gather(
+        *(register(i) for i in range(300)), *(rename(i) for i in range(100))
+    )
+    assert [r.status_code for _, r in results[:300]] == [201] * 300
+    assert [r.status_code for _, r in results[300:]] == [200] * 100
+    listed = await http.get("/api/users", params={"q": marker, "per_page": 1}, headers=auth)
+    assert listed.json()["meta"]["total"] == 300
+    await asyncio.sleep(0.2)
+    answered = workers_by_request(server)
+    assert len({answered[rid][0] for rid, _ in results if rid in answered}) == WORKERS
+    assert "database is locked" not in server.log()
+
+
+def test_log_lines_name_their_worker(server: Server) -> None:
+    pids = {pid for pid, _ in workers_by_request(server).values()}
+    assert pids, server.log()
+    assert all(Path(f"/proc/{pid}").exists() for pid in pids)
