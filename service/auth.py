@@ -15,7 +15,7 @@ from quart_schema import security_scheme
 from quart_schema.extension import SecuritySchemeInput
 from quart_schema.openapi import HttpSecurityScheme
 
-from .db import Reader
+from .db import Database
 from .errors import unauthorized
 from .queries import caller_by_token
 from .runtime import runtime
@@ -60,8 +60,8 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
-async def find_caller(read: Reader, token: str) -> Caller | None:
-    found = await read(caller_by_token, hash_token(token), datetime.now(UTC))
+async def find_caller(db: Database, token: str) -> Caller | None:
+    found = await db.read(caller_by_token, hash_token(token), datetime.now(UTC))
     return None if found is None else Caller(user=found[0], token_id=found[1])
 
 
@@ -71,7 +71,7 @@ async def authenticate(required: bool) -> Caller | None:
         if required:
             raise unauthorized(token_sent=False)
         return None
-    caller = await find_caller(runtime().read, token)
+    caller = await find_caller(runtime().db, token)
     if caller is None:
         raise unauthorized(token_sent=True)
     g.caller = caller

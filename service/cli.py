@@ -13,11 +13,11 @@ from hypercorn.run import run as run_hypercorn
 from pydantic import ValidationError
 
 from . import migrations
-from .db import create_engine, create_session_factory
+from .db import Database
 from .errors import Conflict
 from .passwords import Passwords
 from .schemas import UserCreate
-from .services.users import create_user, user_out
+from .services.users import create_user
 from .settings import Settings, SettingsError
 
 LISTEN_BACKLOG = 2048
@@ -72,17 +72,15 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _insert_user(settings: Settings, data: UserCreate) -> str:
-    engine = create_engine(settings)
+    db = Database(settings)
     passwords = Passwords(settings.password_hashing)
     try:
-        async with create_session_factory(engine, settings)() as session:
-            user = await create_user(
-                session, passwords, data.name, data.email, data.password, data.role or "user"
-            )
-        return user_out(user).model_dump_json()
+        role = data.role or "user"
+        user = await create_user(db, passwords, data.name, data.email, data.password, role)
+        return user.model_dump_json()
     finally:
         passwords.close()
-        await engine.dispose()
+        await db.close()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import orjson
 from quart import request
@@ -27,11 +28,18 @@ def not_modified(etag: str) -> bool:
     return tags.star_tag or tags.contains_weak(etag.strip('"'))
 
 
-def require_if_match(user: UserOut) -> None:
-    """412 unless `If-Match` is absent, `*`, or lists the user's tag (strong comparison)."""
+def if_match() -> Callable[[UserOut], None]:
+    """The request's `If-Match` as a check for the write to run on the user it locked.
+
+    412 unless the header is absent, `*`, or lists the user's tag (strong comparison). The check
+    needs no request context, so it can run wherever the unit of work runs.
+    """
     header = request.headers.get("If-Match")
-    if header is None:
-        return
-    tags = parse_etags(header)
-    if not (tags.star_tag or tags.contains(etag_of(user).strip('"'))):
+    tags = None if header is None else parse_etags(header)
+
+    def check(user: UserOut) -> None:
+        if tags is None or tags.star_tag or tags.contains(etag_of(user).strip('"')):
+            return
         raise PreconditionFailed(details={"If-Match": "Does not match the current ETag"})
+
+    return check

@@ -1,15 +1,22 @@
-"""The database: engine set-up per backend, and the per-request session with write transactions.
+"""The database: engines per backend, and the two ways work reaches it — `read` and `write`.
 
-On SQLite every connection gets WAL, a busy timeout and foreign keys; reads begin a deferred
-transaction and writes `BEGIN IMMEDIATE`, taken one at a time per process, so a transaction that
-reads then writes never meets "database is locked" without waiting.
+A unit of work is a plain function of a synchronous SQLAlchemy `Session` (or `Connection` for
+reads) that commits explicitly. `Database` runs it whole, in one step:
+
+- SQLite: on threads with connections of their own — a few readers, and ONE writer whose
+  transactions begin `BEGIN IMMEDIATE`, so writes in a process queue on that thread, and writes
+  from other processes wait on the busy timeout instead of failing with "database is locked".
+  (Profiling showed aiosqlite's hop to its thread and back on every cursor call dominating: a
+  write transaction made ~15 of them, and writes are serial.)
+- PostgreSQL: `run_sync` on an `AsyncSession`/`AsyncConnection` over asyncpg.
+
+Every SQLite connection gets WAL, a busy timeout, foreign keys and a Unicode `lower()`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -18,22 +25,29 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
-    AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from .settings import Settings
 
-_IMMEDIATE = "sqlite_begin_immediate"
 READER_THREADS = 4
 T = TypeVar("T")
-_WRITE_LOCK = "write_lock"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    """The async engine: PostgreSQL's work, SQLite's migrations and readiness checks."""
     if settings.is_sqlite:
-        return _sqlite_engine(settings)
+        engine = create_async_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            connect_args={"timeout": settings.db_busy_timeout_ms / 1000},
+        )
+        _configure_sqlite(engine.sync_engine, settings.db_busy_timeout_ms)
+        return engine
     return create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -44,33 +58,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def _sqlite_engine(settings: Settings) -> AsyncEngine:
-    engine = create_async_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        connect_args={"timeout": settings.db_busy_timeout_ms / 1000},
-    )
-    _configure_sqlite_connections(engine.sync_engine, settings.db_busy_timeout_ms)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _own_transactions(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
-def _configure_sqlite_connections(engine: Engine, busy_timeout_ms: int) -> None:
-    """WAL, a busy timeout and foreign keys on every connection the engine opens."""
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, immediate: bool = False) -> None:
+    """Pragmas on every connection; with `immediate`, transactions begin `BEGIN IMMEDIATE`."""
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions begin below, not in the driver
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
@@ -80,78 +73,84 @@ def _configure_sqlite_connections(engine: Engine, busy_timeout_ms: int) -> None:
         # SQLite's own lower() folds ASCII only; case-insensitive search needs Unicode.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
 
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-def create_session_factory(
-    engine: AsyncEngine, settings: Settings
-) -> async_sessionmaker[AsyncSession]:
-    write_lock: asyncio.Lock | None = asyncio.Lock() if settings.is_sqlite else None
-    return async_sessionmaker(engine, expire_on_commit=False, info={_WRITE_LOCK: write_lock})
+class Database:
+    """Runs units of work: `await db.read(fn, *args)`, `await db.write(fn, *args)`."""
 
-
-@contextlib.asynccontextmanager
-async def writing(session: AsyncSession) -> AsyncIterator[AsyncSession]:
-    """A write transaction: ends any read transaction, then begins one that may write.
-
-    The caller commits explicitly; anything left uncommitted is rolled back on exit.
-    """
-    if session.in_transaction():
-        await session.commit()
-    lock: asyncio.Lock | None = session.info.get(_WRITE_LOCK)
-    async with lock or contextlib.nullcontext():
-        try:
-            await session.connection(execution_options={_IMMEDIATE: True})
-            yield session
-        finally:
-            if session.in_transaction():
-                await session.rollback()
-
-
-class Reader:
-    """Runs a read-only query function (`fn(connection, *args)`) in one step.
-
-    On PostgreSQL that is `run_sync` over the async engine. On SQLite each call through aiosqlite
-    is a hop to a thread and back, and a query is several calls; so reads run whole on a few
-    reader threads with connections of their own (WAL: readers never wait for the writer).
-    """
-
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
-        self._engine = engine
-        self._threads: ThreadPoolExecutor | None = None
-        self._sync_engine: Engine | None = None
+    def __init__(self, settings: Settings) -> None:
+        self.engine = create_engine(settings)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._readers: _SqliteThreads | None = None
+        self._writer: _SqliteThreads | None = None
         if settings.is_sqlite:
-            self._threads = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="sqlite-read")
-            url = make_url(settings.database_url).set(drivername="sqlite")
-            self._sync_engine = create_sync_engine(
-                url,
-                pool_size=READER_THREADS,
-                max_overflow=0,
-                connect_args={"check_same_thread": False},
-            )
-            _configure_sqlite_connections(self._sync_engine, settings.db_busy_timeout_ms)
+            self._readers = _SqliteThreads(settings, READER_THREADS, "sqlite-read")
+            self._writer = _SqliteThreads(settings, 1, "sqlite-write", immediate=True)
 
-    async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._threads is None:
-            async with self._engine.connect() as connection:
-                return await connection.run_sync(fn, *args)
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(connection, *args)`: queries only; sees everything committed before it."""
+        if self._readers is not None:
+            return await self._readers.run(_on_connection, fn, *args)
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(fn, *args)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(session, *args)` in a transaction of its own; it commits explicitly.
+
+        Whatever it leaves uncommitted (an exception, say) is rolled back.
+        """
+        if self._writer is not None:
+            return await self._writer.run(_in_session, fn, *args)
+        async with self.sessions() as session:
+            return await session.run_sync(fn, *args)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        for threads in (self._readers, self._writer):
+            if threads is not None:
+                threads.close()
+        await self.engine.dispose()
+
+
+class _SqliteThreads:
+    """Threads that each own a pooled synchronous connection to the SQLite file."""
+
+    def __init__(
+        self, settings: Settings, threads: int, name: str, immediate: bool = False
+    ) -> None:
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix=name)
+        self.engine = create_sync_engine(
+            make_url(settings.database_url).set(drivername="sqlite"),
+            pool_size=threads,
+            max_overflow=0,
+            connect_args={"check_same_thread": False},
+        )
+        _configure_sqlite(self.engine, settings.db_busy_timeout_ms, immediate)
+
+    async def run(self, runner: Callable[..., T], fn: Callable[..., Any], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._run, fn, *args)
-
-    def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        assert self._sync_engine is not None
-        with self._sync_engine.connect() as connection:
-            return fn(connection, *args)
+        return await loop.run_in_executor(self._executor, runner, self.engine, fn, *args)
 
     def close(self) -> None:
-        if self._threads is not None:
-            self._threads.shutdown(wait=True, cancel_futures=True)
-        if self._sync_engine is not None:
-            self._sync_engine.dispose()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.engine.dispose()
 
 
-async def ping(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+def _on_connection(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+    with engine.connect() as connection:
+        return fn(connection, *args)
+
+
+def _in_session(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+    with Session(engine, expire_on_commit=False) as session:
+        return fn(session, *args)

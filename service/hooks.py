@@ -11,7 +11,6 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from .error_handlers import allow_header
 from .request_ids import HEADER, assign_request_id
-from .runtime import close_db_session
 
 access_log = logging.getLogger("roster.access")
 BODILESS = frozenset({204, 304})
@@ -26,7 +25,6 @@ CORS_EXPOSE_HEADERS = (
 def register_hooks(app: Quart) -> None:
     app.before_request(start_request)
     app.after_request(finish_response)
-    app.teardown_request(end_request)
 
 
 async def start_request() -> Response | None:
@@ -86,10 +84,6 @@ async def finish_response(response: Response) -> Response:
         response.vary.add("Origin")
     _log(response)
     return response
-
-
-async def end_request(_error: BaseException | None) -> None:
-    await close_db_session()
 
 
 def _allowed_origin() -> str | None:

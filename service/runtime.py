@@ -1,4 +1,4 @@
-"""What a serving app holds while it runs: settings, database engine and sessions, hasher."""
+"""What a serving app holds while it runs: settings, the database, the password hasher."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from quart import current_app, g
+from quart import current_app
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from .db import Reader, create_engine, create_session_factory
+from .db import Database
 from .maintenance import purge_forever
 from .passwords import Passwords
 from .settings import Settings
@@ -20,50 +20,39 @@ EXTENSION = "roster"
 @dataclass
 class Runtime:
     settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    read: Reader
+    db: Database
     passwords: Passwords
     housekeeping: asyncio.Task[None]
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
         """Called once the event loop runs (before serving): nothing here connects yet."""
-        engine = create_engine(settings)
-        sessions = create_session_factory(engine, settings)
+        db = Database(settings)
         return cls(
             settings=settings,
-            engine=engine,
-            sessions=sessions,
-            read=Reader(engine, settings),
+            db=db,
             passwords=Passwords(settings.password_hashing),
-            housekeeping=asyncio.create_task(purge_forever(sessions, settings)),
+            housekeeping=asyncio.create_task(purge_forever(db, settings)),
         )
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The async engine, for tools and tests that inspect the database directly."""
+        return self.db.engine
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Async sessions on the database, for tools and tests that inspect it directly."""
+        return self.db.sessions
 
     async def stop(self) -> None:
         self.housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.housekeeping
-        self.read.close()
-        await self.engine.dispose()
+        await self.db.close()
         self.passwords.close()
 
 
 def runtime() -> Runtime:
     value: Runtime = current_app.extensions[EXTENSION]
     return value
-
-
-def db_session() -> AsyncSession:
-    """The request's session, opened on first use and closed when the request ends."""
-    session: AsyncSession | None = g.get("db_session")
-    if session is None:
-        session = runtime().sessions()
-        g.db_session = session
-    return session
-
-
-async def close_db_session() -> None:
-    session: AsyncSession | None = g.pop("db_session", None)
-    if session is not None:
-        await session.close()

@@ -68,9 +68,22 @@ def clean_search_term(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(clean_name)]
+# The name and email rules as JSON Schema patterns (on the value before trimming), so that
+# /openapi.json tells clients, and fuzzers, what a valid value looks like. No control characters.
+_CC = r"\x00-\x1f\x7f-\x9f"
+NAME_PATTERN = rf"^\s*[^\s{_CC}]([^{_CC}]*[^\s{_CC}])?\s*$"
+EMAIL_PATTERN = rf"^\s*[^\s@{_CC}]+@[^\s@.{_CC}]+(\.[^\s@.{_CC}]+)+\s*$"
+Name = Annotated[
+    str,
+    AfterValidator(clean_name),
+    WithJsonSchema({"type": "string", "minLength": 1, "pattern": NAME_PATTERN}),
+]
 SearchTerm = Annotated[str, AfterValidator(clean_search_term)]
-Email = Annotated[str, AfterValidator(clean_email)]
+Email = Annotated[
+    str,
+    AfterValidator(clean_email),
+    WithJsonSchema({"type": "string", "pattern": EMAIL_PATTERN}),
+]
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 Timestamp = Annotated[
     datetime,

@@ -57,8 +57,7 @@ async def admin_with_token(app: Quart, client: Client) -> tuple[Json, str]:
     """An admin, created the way `roster create-user --admin` does, and a token of theirs."""
     runtime: Runtime = app.extensions["roster"]
     email = unique_email("admin")
-    async with runtime.sessions() as session:
-        user = await create_user(session, runtime.passwords, "Admin", email, PASSWORD, "admin")
+    user = await create_user(runtime.db, runtime.passwords, "Admin", email, PASSWORD, "admin")
     token = await login(client, email)
     response = await client.get(f"/api/users/{user.id}", headers=bearer(token))
     data: Json = (await response.get_json())["data"]

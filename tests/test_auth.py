@@ -14,7 +14,6 @@ from quart import Quart, Response
 from sqlalchemy import func, inspect, select, text, update
 
 from service.app import create_app
-from service.db import writing
 from service.models import Token
 from service.passwords import Passwords
 from service.runtime import Runtime
@@ -64,7 +63,7 @@ async def all_cells(app: Quart) -> list[str]:
 
 
 async def expire(app: Quart, token: str) -> None:
-    async with runtime_of(app).sessions() as session, writing(session):
+    async with runtime_of(app).sessions() as session:
         result = await session.execute(
             update(Token)
             .where(Token.token_hash == sha256_hex(token))

@@ -15,11 +15,11 @@ from quart.wrappers import Response
 from sqlalchemy import select, update
 
 import service.services.users as users_service
-from service.db import writing
 from service.maintenance import purge
-from service.models import IdempotencyKey, User
+from service.models import IdempotencyKey
 from service.passwords import Passwords
 from service.runtime import Runtime
+from service.schemas import UserOut
 from service.services.idempotency import request_fingerprint
 
 from .helpers import (
@@ -153,7 +153,7 @@ async def key_rows(app: Quart, key: str | None = None) -> list[IdempotencyKey]:
 
 
 async def set_key_times(app: Quart, key: str, **values: datetime) -> None:
-    async with runtime_of(app).sessions() as session, writing(session):
+    async with runtime_of(app).sessions() as session:
         result = await session.execute(
             update(IdempotencyKey).where(IdempotencyKey.key == key).values(**values)
         )
@@ -401,7 +401,7 @@ async def test_a_5xx_is_not_stored_and_the_retry_creates_the_user(
     original = users_service.create_user
     failures: list[str] = []
 
-    async def fail_once(*args: Any, **kwargs: Any) -> User:
+    async def fail_once(*args: Any, **kwargs: Any) -> UserOut:
         if not failures:
             failures.append("failed")
             raise RuntimeError("boom")
@@ -593,7 +593,7 @@ async def test_an_abandoned_claim_is_taken_over_and_a_recent_one_is_not(
 
 async def _insert_claim(app: Quart, key: str, body: Json, age: timedelta) -> None:
     now = datetime.now(UTC)
-    async with runtime_of(app).sessions() as session, writing(session):
+    async with runtime_of(app).sessions() as session:
         session.add(
             IdempotencyKey(
                 scope=ANONYMOUS,
@@ -644,8 +644,7 @@ async def test_purge_deletes_expired_keys_only(app: Quart, client: Client) -> No
     await set_key_times(app, "expired", expires_at=datetime.now(UTC) - timedelta(seconds=1))
 
     runtime = runtime_of(app)
-    async with runtime.sessions() as session:
-        await purge(session, runtime.settings, datetime.now(UTC))
+    await purge(runtime.db, runtime.settings, datetime.now(UTC))
 
     assert [row.key for row in await key_rows(app)] == ["kept"]
     await assert_replay_of(await post_user(client, kept_body, key="kept"), kept)

@@ -14,7 +14,6 @@ from quart.wrappers import Response
 from sqlalchemy import Select, func, select
 
 from service.app import create_app
-from service.db import writing
 from service.maintenance import purge
 from service.models import LoginAttempt
 from service.passwords import Passwords
@@ -93,7 +92,7 @@ async def age_oldest_attempts(app: Quart, count: int, seconds: float) -> None:
 
 async def _age(app: Quart, rows: Select[LoginAttempt], seconds: float) -> None:
     # Computed here, not in SQL: SQLite stores timestamps as text, so no date arithmetic there.
-    async with runtime_of(app).sessions() as session, writing(session):
+    async with runtime_of(app).sessions() as session:
         attempts = list((await session.scalars(rows)).all())
         assert attempts
         for row in attempts:
@@ -263,8 +262,7 @@ async def test_purge_keeps_the_attempts_still_in_the_window(limited: Limited) ->
     await age_attempts(app, WINDOW + 1, email=old)
 
     runtime = runtime_of(app)
-    async with runtime.sessions() as session:
-        await purge(session, runtime.settings, datetime.now(UTC))
+    await purge(runtime.db, runtime.settings, datetime.now(UTC))
     assert await attempt_count(app) == 2
     # The recent attempts still count: one more is allowed, then 429.
     assert (await attempt(client, recent, WRONG)).status_code == 401

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -59,20 +59,39 @@ async def send(
     return request_id, response
 
 
+Sent = tuple[str, httpx.Response]
+
+
+async def until_every_worker(
+    server: Server, batch: Callable[[], Awaitable[list[Sent]]]
+) -> list[Sent]:
+    """Send batches until every worker has answered one (at most 10): the kernel hands
+    connections to whichever worker accepts first, so one burst may all land on one."""
+    sent: list[Sent] = []
+    for _ in range(10):
+        sent += await batch()
+        await asyncio.sleep(0.2)  # let the log lines land
+        if len(pids_of(server, sent)) >= WORKERS:
+            break
+    return sent
+
+
+def pids_of(server: Server, sent: list[Sent]) -> set[int]:
+    answered = workers_by_request(server)
+    return {answered[request_id][0] for request_id, _ in sent if request_id in answered}
+
+
 async def spread(
     server: Server, http: httpx.AsyncClient, method: str, path: str, **kwargs: object
 ) -> list[tuple[int, int]]:
-    """Send requests until every worker has answered one (bounded); (pid, status) of each."""
-    sent: list[str] = []
-    for _ in range(10):
-        batch = await asyncio.gather(*(send(http, method, path, **kwargs) for _ in range(20)))
-        sent.extend(request_id for request_id, _ in batch)
-        await asyncio.sleep(0.2)  # let the log lines land
-        answered = workers_by_request(server)
-        if len({answered[rid][0] for rid in sent if rid in answered}) >= WORKERS:
-            break
+    """(pid, status) of requests sent until every worker has answered one."""
+
+    async def batch() -> list[Sent]:
+        return list(await asyncio.gather(*(send(http, method, path, **kwargs) for _ in range(20))))
+
+    sent = await until_every_worker(server, batch)
     answered = workers_by_request(server)
-    return [answered[request_id] for request_id in sent if request_id in answered]
+    return [answered[request_id] for request_id, _ in sent if request_id in answered]
 
 
 async def new_user(http: httpx.AsyncClient) -> str:
@@ -115,16 +134,17 @@ async def test_the_login_rate_limit_counts_across_workers(
 ) -> None:
     email = await new_user(http)
     body = {"email": email, "password": "wrong-password"}
-    attempts = [await send(http, "POST", "/api/tokens", json=body) for _ in range(3 * WORKERS)]
-    attempts += await asyncio.gather(
-        *(send(http, "POST", "/api/tokens", json=body) for _ in range(20))
-    )
+
+    async def batch() -> list[Sent]:
+        return list(
+            await asyncio.gather(*(send(http, "POST", "/api/tokens", json=body) for _ in range(8)))
+        )
+
+    attempts = await until_every_worker(server, batch)
     statuses = [response.status_code for _, response in attempts]
     assert statuses.count(401) == ATTEMPTS_ALLOWED
     assert statuses.count(429) == len(attempts) - ATTEMPTS_ALLOWED
-    await asyncio.sleep(0.2)
-    answered = workers_by_request(server)
-    assert len({answered[request_id][0] for request_id, _ in attempts}) == WORKERS
+    assert len(pids_of(server, attempts)) == WORKERS
 
 
 async def test_one_idempotency_key_creates_one_user_across_workers(
@@ -133,9 +153,15 @@ async def test_one_idempotency_key_creates_one_user_across_workers(
     email = f"idem-{uuid.uuid4().hex[:12]}@example.com"
     body = {"name": "Once", "email": email, "password": PASSWORD}
     key = {"Idempotency-Key": uuid.uuid4().hex}
-    tries = await asyncio.gather(
-        *(send(http, "POST", "/api/users", json=body, headers=key) for _ in range(30))
-    )
+
+    async def batch() -> list[Sent]:
+        return list(
+            await asyncio.gather(
+                *(send(http, "POST", "/api/users", json=body, headers=key) for _ in range(30))
+            )
+        )
+
+    tries = await until_every_worker(server, batch)
     statuses = [response.status_code for _, response in tries]
     assert set(statuses) <= {201, 409}
     assert 201 in statuses
@@ -147,9 +173,7 @@ async def test_one_idempotency_key_creates_one_user_across_workers(
         "/api/users", params={"q": email}, headers={"Authorization": f"Bearer {token}"}
     )
     assert found.json()["meta"]["total"] == 1
-    await asyncio.sleep(0.2)
-    answered = workers_by_request(server)
-    assert len({answered[request_id][0] for request_id, _ in tries}) == WORKERS
+    assert len(pids_of(server, tries)) == WORKERS
     replay = await http.post("/api/users", json=body, headers=key)
     assert replay.status_code == 201
     assert replay.headers["Idempotent-Replayed"] == "true"
@@ -169,16 +193,22 @@ async def test_hundreds_of_concurrent_writes_lose_nothing(
     async def rename(index: int) -> tuple[str, httpx.Response]:
         return await send(http, "GET", "/api/profile", headers=auth)
 
-    results = await asyncio.gather(
-        *(register(i) for i in range(300)), *(rename(i) for i in range(100))
-    )
-    assert [r.status_code for _, r in results[:300]] == [201] * 300
-    assert [r.status_code for _, r in results[300:]] == [200] * 100
+    registered = 0
+
+    async def batch() -> list[Sent]:
+        nonlocal registered
+        first, registered = registered, registered + 300
+        results = await asyncio.gather(
+            *(register(i) for i in range(first, registered)), *(rename(i) for i in range(100))
+        )
+        assert [r.status_code for _, r in results[:300]] == [201] * 300
+        assert [r.status_code for _, r in results[300:]] == [200] * 100
+        return list(results)
+
+    results = await until_every_worker(server, batch)
     listed = await http.get("/api/users", params={"q": marker, "per_page": 1}, headers=auth)
-    assert listed.json()["meta"]["total"] == 300
-    await asyncio.sleep(0.2)
-    answered = workers_by_request(server)
-    assert len({answered[rid][0] for rid, _ in results if rid in answered}) == WORKERS
+    assert listed.json()["meta"]["total"] == registered
+    assert len(pids_of(server, results)) == WORKERS
     assert "database is locked" not in server.log()
 
 

@@ -24,7 +24,7 @@ def own_or_admin(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         user_id: Any = kwargs["user_id"]
-        target = await get_user(runtime().read, user_id)
+        target = await get_user(runtime().db, user_id)
         caller = current_caller()
         if not caller.is_admin and caller.user.id != target.id:
             raise Forbidden("You may only change your own account")

@@ -14,7 +14,7 @@ from werkzeug.datastructures import Headers
 from ..auth import optional_caller
 from ..errors import ApiError, BadRequest
 from ..request_ids import current_request_id
-from ..runtime import db_session, runtime
+from ..runtime import runtime
 from ..services import idempotency
 from .guards import check_role_change
 
@@ -44,7 +44,7 @@ def idempotent(func: Callable[P, Awaitable[Result]]) -> Callable[P, Awaitable[Re
         claim = idempotency.Claim(scope=_scope(), key=key)
         fingerprint = idempotency.request_fingerprint(await request.get_json())
         ttl = runtime().settings.idempotency_ttl_seconds
-        stored = await idempotency.claim(db_session(), claim, fingerprint, ttl)
+        stored = await idempotency.claim(runtime().db, claim, fingerprint, ttl)
         if stored is not None:
             return _replay(stored)
         return await _first_run(claim, func(*args, **kwargs))
@@ -53,7 +53,7 @@ def idempotent(func: Callable[P, Awaitable[Result]]) -> Callable[P, Awaitable[Re
 
 
 async def _first_run(claim: idempotency.Claim, work: Awaitable[Result]) -> Result:
-    session = db_session()
+    db = runtime().db
     try:
         envelope, status, headers = await work
     except ApiError as error:
@@ -61,7 +61,7 @@ async def _first_run(claim: idempotency.Claim, work: Awaitable[Result]) -> Resul
             body = {
                 "error": {"code": error.code, "message": error.message, "details": error.details}
             }
-            await idempotency.store(session, claim, error.status, body, {})
+            await idempotency.store(db, claim, error.status, body, {})
         else:
             await _release(claim)
         raise
@@ -70,7 +70,7 @@ async def _first_run(claim: idempotency.Claim, work: Awaitable[Result]) -> Resul
         raise
     kept = {name: headers[name] for name in REPLAYED_HEADERS if name in headers}
     data = envelope.model_dump(mode="json")["data"]
-    await idempotency.store(session, claim, status, {"data": data}, kept)
+    await idempotency.store(db, claim, status, {"data": data}, kept)
     return envelope, status, headers
 
 
@@ -81,7 +81,7 @@ def _replay(stored: idempotency.StoredOutcome) -> Result:
 
 async def _release(claim: idempotency.Claim) -> None:
     try:
-        await idempotency.release(db_session(), claim)
+        await idempotency.release(runtime().db, claim)
     except Exception:  # the database is failing too: the claim is taken over once abandoned
         logger.warning("could not release idempotency key claim", exc_info=True)
 

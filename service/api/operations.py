@@ -9,7 +9,6 @@ from quart_schema import hide, validate_response
 from swagger_ui_bundle import swagger_ui_path
 
 from .. import openapi
-from ..db import ping
 from ..error_handlers import service_unavailable
 from ..responses import meta
 from ..runtime import runtime
@@ -33,7 +32,7 @@ async def ready() -> ReadinessEnvelope:
     """Readiness: 200 when the database answers, else 503."""
     settings = runtime().settings
     try:
-        await asyncio.wait_for(ping(runtime().engine), settings.db_connect_timeout)
+        await asyncio.wait_for(runtime().db.ping(), settings.db_connect_timeout)
     except Exception as error:
         raise service_unavailable() from error
     return ReadinessEnvelope(data=ReadinessOut(), meta=meta())

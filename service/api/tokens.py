@@ -10,7 +10,7 @@ from .. import openapi
 from ..auth import current_caller, login_required
 from ..conditional import etag_of
 from ..responses import meta
-from ..runtime import db_session, runtime
+from ..runtime import runtime
 from ..schemas import TokenCreate, TokenEnvelope, UserEnvelope
 from ..services import tokens
 
@@ -31,7 +31,7 @@ async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
     """
     settings = runtime().settings
     token = await tokens.log_in(
-        db_session(),
+        runtime().db,
         runtime().passwords,
         data,
         ttl_seconds=settings.token_ttl_seconds,
@@ -46,7 +46,7 @@ async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
 @login_required
 async def log_out() -> tuple[str, int]:
     """Log out: revoke the token presented with this request."""
-    await tokens.log_out(db_session(), current_caller().token_id)
+    await tokens.log_out(runtime().db, current_caller().token_id)
     return "", 204
 
 

@@ -10,10 +10,10 @@ from werkzeug.datastructures import Headers
 
 from .. import openapi
 from ..auth import current_caller, login_optional, login_required
-from ..conditional import etag_of, not_modified, require_if_match
+from ..conditional import etag_of, if_match, not_modified
 from ..pagination import link_header, page_count
 from ..responses import meta
-from ..runtime import db_session, runtime
+from ..runtime import runtime
 from ..schemas import (
     MAX_ID,
     PageMeta,
@@ -60,14 +60,14 @@ async def create_user(data: UserCreate) -> tuple[UserEnvelope, int, Headers]:
     request runs, 409 `IDEMPOTENCY_KEY_IN_USE`.
     """
     user = await users.create_user(
-        db_session(),
+        runtime().db,
         runtime().passwords,
         name=data.name,
         email=data.email,
         password=data.password,
         role=data.role or "user",
     )
-    envelope, status, headers = user_response(users.user_out(user), 201)
+    envelope, status, headers = user_response(user, 201)
     headers["Location"] = f"/api/users/{user.id}"
     return envelope, status, headers
 
@@ -80,7 +80,7 @@ async def create_user(data: UserCreate) -> tuple[UserEnvelope, int, Headers]:
 @validate_querystring(UserListQuery)
 async def list_users(query_args: UserListQuery) -> tuple[UserListEnvelope, int, Headers]:
     """List users, a page at a time."""
-    found, total = await users.list_users(runtime().read, query_args)
+    found, total = await users.list_users(runtime().db, query_args)
     pages = page_count(total, query_args.per_page)
     page_meta = PageMeta(
         **meta().model_dump(),
@@ -102,7 +102,7 @@ async def list_users(query_args: UserListQuery) -> tuple[UserListEnvelope, int, 
 @login_required
 async def get_user(user_id: int) -> tuple[UserEnvelope, int, Headers] | Response:
     """Read a user."""
-    user = await users.get_user(runtime().read, user_id)
+    user = await users.get_user(runtime().db, user_id)
     etag = etag_of(user)
     if not_modified(etag):
         return Response(status=304, headers={"ETag": etag})
@@ -145,18 +145,18 @@ async def update_user(user_id: int, data: UserPatch) -> tuple[UserEnvelope, int,
 @own_or_admin
 async def delete_user(user_id: int) -> tuple[str, int]:
     """Delete a user and revoke their tokens."""
-    await users.delete_user(db_session(), user_id, require_if_match)
+    await users.delete_user(runtime().db, user_id, if_match())
     return "", 204
 
 
 async def _update(user_id: int, changes: dict[str, Any]) -> tuple[UserEnvelope, int, Headers]:
     caller = current_caller()
     user = await users.update_user(
-        db_session(),
+        runtime().db,
         runtime().passwords,
         user_id,
         changes,
-        precondition=require_if_match,
+        precondition=if_match(),
         keep_token_id=caller.token_id,
     )
-    return user_response(users.user_out(user))
+    return user_response(user)

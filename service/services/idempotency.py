@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from ..db import writing
+from ..db import Database
 from ..errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from ..models import IdempotencyKey
 
@@ -45,82 +45,88 @@ def request_fingerprint(body: Any) -> str:
 
 
 async def claim(
-    session: AsyncSession, claim: Claim, fingerprint: str, ttl_seconds: int
+    db: Database, claim: Claim, fingerprint: str, ttl_seconds: int
 ) -> StoredOutcome | None:
     """Claim the key for this request, or return the stored outcome to replay.
 
     422 when the key was used with another body; 409 while its first request is running.
     """
-    now = datetime.now(UTC)
-    async with writing(session):
-        row = await _find(session, claim)
-        if row is not None and _reusable(row, now):
-            await session.delete(row)
-            await session.flush()
-            row = None
-        if row is not None:
-            await session.commit()
-            return _existing(row, fingerprint)
-        session.add(
-            IdempotencyKey(
-                scope=claim.scope,
-                key=claim.key,
-                request_hash=fingerprint,
-                created_at=now,
-                expires_at=now + timedelta(seconds=ttl_seconds),
-            )
-        )
-        try:
-            await session.commit()
-        except IntegrityError:  # claimed by a concurrent request a moment ago
-            await session.rollback()
-            raise IdempotencyKeyInUse() from None
-    return None
+    return await db.write(_claim, claim, fingerprint, ttl_seconds)
 
 
 async def store(
-    session: AsyncSession,
-    claim: Claim,
-    status: int,
-    body: dict[str, Any],
-    headers: dict[str, str],
+    db: Database, claim: Claim, status: int, body: dict[str, Any], headers: dict[str, str]
 ) -> None:
-    async with writing(session):
-        row = await _find(session, claim)
-        if row is not None:
-            row.status = status
-            row.body = orjson.dumps(body).decode()
-            row.headers = orjson.dumps(headers).decode()
-        await session.commit()
+    await db.write(_store, claim, status, body, headers)
 
 
-async def release(session: AsyncSession, claim: Claim) -> None:
+async def release(db: Database, claim: Claim) -> None:
     """Forget an in-flight claim whose outcome is not stored (400, 422, 5xx)."""
-    async with writing(session):
-        await session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.scope == claim.scope,
-                IdempotencyKey.key == claim.key,
-                IdempotencyKey.status.is_(None),
-            )
-        )
-        await session.commit()
+    await db.write(_release, claim)
 
 
-async def purge_expired(session: AsyncSession, now: datetime) -> int:
-    async with writing(session):
-        result = await session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
-        )
-        await session.commit()
+def purge_expired(session: Session, now: datetime) -> int:
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+    session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _find(session: AsyncSession, claim: Claim) -> IdempotencyKey | None:
+def _claim(
+    session: Session, claim: Claim, fingerprint: str, ttl_seconds: int
+) -> StoredOutcome | None:
+    now = datetime.now(UTC)
+    row = _find(session, claim)
+    if row is not None and _reusable(row, now):
+        session.delete(row)
+        session.flush()
+        row = None
+    if row is not None:
+        session.commit()
+        return _existing(row, fingerprint)
+    session.add(
+        IdempotencyKey(
+            scope=claim.scope,
+            key=claim.key,
+            request_hash=fingerprint,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+    )
+    try:
+        session.commit()
+    except IntegrityError:  # claimed by a concurrent request (another worker) a moment ago
+        session.rollback()
+        raise IdempotencyKeyInUse() from None
+    return None
+
+
+def _store(
+    session: Session, claim: Claim, status: int, body: dict[str, Any], headers: dict[str, str]
+) -> None:
+    row = _find(session, claim)
+    if row is not None:
+        row.status = status
+        row.body = orjson.dumps(body).decode()
+        row.headers = orjson.dumps(headers).decode()
+    session.commit()
+
+
+def _release(session: Session, claim: Claim) -> None:
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.scope == claim.scope,
+            IdempotencyKey.key == claim.key,
+            IdempotencyKey.status.is_(None),
+        )
+    )
+    session.commit()
+
+
+def _find(session: Session, claim: Claim) -> IdempotencyKey | None:
     statement = select(IdempotencyKey).where(
         IdempotencyKey.scope == claim.scope, IdempotencyKey.key == claim.key
     )
-    return (await session.execute(statement.with_for_update())).scalar()
+    return session.scalar(statement.with_for_update())
 
 
 def _reusable(row: IdempotencyKey, now: datetime) -> bool:

@@ -5,23 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..auth import new_token
-from ..db import writing
-from ..errors import Unauthorized
+from ..db import Database
+from ..errors import RateLimited, Unauthorized
 from ..models import Token, User
 from ..passwords import Passwords
 from ..schemas import TokenCreate, TokenOut, normalize_email
 from ..settings import RateLimit
-from .rate_limits import record_login_attempt
+from .rate_limits import count_attempt
 from .users import set_password_hash
 
 BAD_CREDENTIALS = "Invalid email or password"
+Credentials = tuple[int, str]  # a user's id and password hash
 
 
 async def log_in(
-    session: AsyncSession,
+    db: Database,
     passwords: Passwords,
     credentials: TokenCreate,
     ttl_seconds: int,
@@ -32,41 +34,60 @@ async def log_in(
     The attempt is counted, and refused with 429 when over the limit, before anything else.
     """
     email, password = normalize_email(credentials.email), credentials.password
-    await record_login_attempt(session, email, rate_limit)
-    # No stored email holds a NUL (and PostgreSQL text cannot): unknown, without asking.
-    lookup = select(User).where(User.email == email)
-    user = None if "\x00" in email else await session.scalar(lookup)
-    if session.in_transaction():
-        await session.commit()  # hold no connection while the password is checked
-    if user is None:
+    found = await db.write(_attempt, email, rate_limit)
+    if isinstance(found, RateLimited):
+        raise found
+    if found is None:
         await passwords.verify_nobody(password)
         raise _bad_credentials()
-    if not await passwords.verify(user.password_hash, password):
+    user_id, password_hash = found
+    if not await passwords.verify(password_hash, password):
         raise _bad_credentials()
-    if passwords.needs_rehash(user.password_hash):
-        await set_password_hash(session, user.id, await passwords.hash(password))
-    return await issue_token(session, user.id, ttl_seconds)
+    if passwords.needs_rehash(password_hash):
+        await set_password_hash(db, user_id, await passwords.hash(password))
+    return await db.write(_issue_token, user_id, ttl_seconds)
 
 
-async def issue_token(session: AsyncSession, user_id: int, ttl_seconds: int) -> TokenOut:
+async def log_out(db: Database, token_id: int) -> None:
+    await db.write(_revoke_token, token_id)
+
+
+def _attempt(session: Session, email: str, rule: RateLimit) -> Credentials | RateLimited | None:
+    """Count the attempt, then (if allowed) find the credentials to check; one transaction."""
+    try:
+        count_attempt(session, email, rule, datetime.now(UTC))
+    except RateLimited as refused:
+        session.commit()
+        return refused
+    # No stored email holds a NUL (and PostgreSQL text cannot): unknown, without asking.
+    row = None
+    if "\x00" not in email:
+        row = session.execute(
+            select(User.id, User.password_hash).where(User.email == email)
+        ).first()
+    session.commit()
+    return None if row is None else (row.id, row.password_hash)
+
+
+def _issue_token(session: Session, user_id: int, ttl_seconds: int) -> TokenOut:
     token, token_hash = new_token()
     now = datetime.now(UTC)
     expires_at = now + timedelta(seconds=ttl_seconds)
-    async with writing(session):
-        await session.execute(
-            delete(Token).where(Token.user_id == user_id, Token.expires_at <= now)
-        )
-        session.add(
-            Token(token_hash=token_hash, user_id=user_id, created_at=now, expires_at=expires_at)
-        )
-        await session.commit()
+    session.execute(delete(Token).where(Token.user_id == user_id, Token.expires_at <= now))
+    session.add(
+        Token(token_hash=token_hash, user_id=user_id, created_at=now, expires_at=expires_at)
+    )
+    try:
+        session.commit()
+    except IntegrityError:  # the user was deleted after the password was checked
+        session.rollback()
+        raise _bad_credentials() from None
     return TokenOut(token=token, expires_at=expires_at)
 
 
-async def log_out(session: AsyncSession, token_id: int) -> None:
-    async with writing(session):
-        await session.execute(delete(Token).where(Token.id == token_id))
-        await session.commit()
+def _revoke_token(session: Session, token_id: int) -> None:
+    session.execute(delete(Token).where(Token.id == token_id))
+    session.commit()
 
 
 def _bad_credentials() -> Unauthorized:

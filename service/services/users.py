@@ -1,4 +1,9 @@
-"""Users: the business rules. Plain async functions that take the session and commit."""
+"""Users: the business rules.
+
+Async functions orchestrate (a password is hashed before any transaction begins); the
+transactions themselves are plain functions of a `Session` that commit explicitly, run whole by
+`Database.write`.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,14 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from ..db import Reader, writing
+from ..db import Database
 from ..errors import Conflict, NotFound
 from ..models import Token, User
 from ..passwords import Passwords
 from ..queries import user_by_id, users_page
-from ..schemas import UserListQuery, UserOut
+from ..schemas import Role, UserListQuery, UserOut
 
 ALREADY_REGISTERED = {"email": "Already registered"}
 Precondition = Callable[[UserOut], None]
@@ -32,107 +37,129 @@ def user_out(user: User) -> UserOut:
     )
 
 
-async def get_user(read: Reader, user_id: int) -> UserOut:
-    user = await read(user_by_id, user_id)
+async def get_user(db: Database, user_id: int) -> UserOut:
+    user = await db.read(user_by_id, user_id)
     if user is None:
         raise NotFound("User not found")
     return user
 
 
-async def list_users(read: Reader, query: UserListQuery) -> tuple[list[UserOut], int]:
-    return await read(users_page, query)
+async def list_users(db: Database, query: UserListQuery) -> tuple[list[UserOut], int]:
+    return await db.read(users_page, query)
 
 
 async def create_user(
-    session: AsyncSession, passwords: Passwords, name: str, email: str, password: str, role: str
-) -> User:
+    db: Database, passwords: Passwords, name: str, email: str, password: str, role: Role
+) -> UserOut:
     password_hash = await passwords.hash(password)
-    now = datetime.now(UTC)
-    async with writing(session):
-        user = User(
-            name=name,
-            email=email,
-            password_hash=password_hash,
-            role=role,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(user)
-        await _commit_unique_email(session)
-    return user
+    return await db.write(_insert_user, name, email, password_hash, role)
 
 
 async def update_user(
-    session: AsyncSession,
+    db: Database,
     passwords: Passwords,
     user_id: int,
     changes: dict[str, Any],
     precondition: Precondition,
     keep_token_id: int | None,
-) -> User:
+) -> UserOut:
     """Apply `changes` (validated fields) to a user; a password always counts as a change.
 
     An update that changes nothing keeps `updated_at`, and so the ETag.
     """
     password = changes.pop("password", None)
     password_hash = None if password is None else await passwords.hash(password)
-    async with writing(session):
-        user = await _locked_user(session, user_id)
-        precondition(user_out(user))
-        changed = {key: value for key, value in changes.items() if getattr(user, key) != value}
-        if not changed and password_hash is None:
-            await session.commit()
-            return user
-        if password_hash is not None:
-            # Before the new values are set: this statement autoflushes pending changes, and a
-            # duplicate email must surface in the commit below (409), not here (500).
-            await _revoke_tokens(session, user_id, keep_token_id)
-            user.password_hash = password_hash
-        for key, value in changed.items():
-            setattr(user, key, value)
-        user.updated_at = datetime.now(UTC)
-        await _commit_unique_email(session)
-    return user
+    return await db.write(
+        _update_user, user_id, changes, password_hash, precondition, keep_token_id
+    )
 
 
-async def delete_user(session: AsyncSession, user_id: int, precondition: Precondition) -> None:
-    async with writing(session):
-        user = await _locked_user(session, user_id)
-        precondition(user_out(user))
-        await _revoke_tokens(session, user_id, keep_token_id=None)
-        await session.delete(user)
-        await session.commit()
+async def delete_user(db: Database, user_id: int, precondition: Precondition) -> None:
+    await db.write(_delete_user, user_id, precondition)
 
 
-async def set_password_hash(session: AsyncSession, user_id: int, password_hash: str) -> None:
+async def set_password_hash(db: Database, user_id: int, password_hash: str) -> None:
     """Store a re-computed hash of the same password (a parameter upgrade, not a change)."""
-    async with writing(session):
-        user = await session.get(User, user_id)
-        if user is not None:
-            user.password_hash = password_hash
-        await session.commit()
+    await db.write(_set_password_hash, user_id, password_hash)
 
 
-async def _locked_user(session: AsyncSession, user_id: int) -> User:
-    statement = select(User).where(User.id == user_id).with_for_update()
-    user = (await session.execute(statement.execution_options(populate_existing=True))).scalar()
+def _insert_user(
+    session: Session, name: str, email: str, password_hash: str, role: Role
+) -> UserOut:
+    now = datetime.now(UTC)
+    user = User(
+        name=name,
+        email=email,
+        password_hash=password_hash,
+        role=role,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    _commit_unique_email(session)
+    return user_out(user)
+
+
+def _update_user(
+    session: Session,
+    user_id: int,
+    changes: dict[str, Any],
+    password_hash: str | None,
+    precondition: Precondition,
+    keep_token_id: int | None,
+) -> UserOut:
+    user = _locked_user(session, user_id)
+    precondition(user_out(user))
+    changed = {key: value for key, value in changes.items() if getattr(user, key) != value}
+    if not changed and password_hash is None:
+        session.commit()
+        return user_out(user)
+    if password_hash is not None:
+        # Before the new values are set: this statement autoflushes pending changes, and a
+        # duplicate email must surface in the commit below (409), not here.
+        _revoke_tokens(session, user_id, keep_token_id)
+        user.password_hash = password_hash
+    for key, value in changed.items():
+        setattr(user, key, value)
+    user.updated_at = datetime.now(UTC)
+    _commit_unique_email(session)
+    return user_out(user)
+
+
+def _delete_user(session: Session, user_id: int, precondition: Precondition) -> None:
+    user = _locked_user(session, user_id)
+    precondition(user_out(user))
+    _revoke_tokens(session, user_id, keep_token_id=None)
+    session.delete(user)
+    session.commit()
+
+
+def _set_password_hash(session: Session, user_id: int, password_hash: str) -> None:
+    user = session.get(User, user_id)
+    if user is not None:
+        user.password_hash = password_hash
+    session.commit()
+
+
+def _locked_user(session: Session, user_id: int) -> User:
+    user = session.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None:
         raise NotFound("User not found")
     return user
 
 
-async def _revoke_tokens(session: AsyncSession, user_id: int, keep_token_id: int | None) -> None:
+def _revoke_tokens(session: Session, user_id: int, keep_token_id: int | None) -> None:
     statement = delete(Token).where(Token.user_id == user_id)
     if keep_token_id is not None:
         statement = statement.where(Token.id != keep_token_id)
-    await session.execute(statement)
+    session.execute(statement)
 
 
-async def _commit_unique_email(session: AsyncSession) -> None:
+def _commit_unique_email(session: Session) -> None:
     try:
-        await session.commit()
+        session.commit()
     except IntegrityError as error:
-        await session.rollback()
+        session.rollback()
         if "email" in str(error.orig).lower():
             raise Conflict("Email already registered", details=ALREADY_REGISTERED) from None
         raise
