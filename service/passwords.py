@@ -7,8 +7,10 @@ ceiling on the memory hashing can take, however many requests arrive together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -30,7 +32,12 @@ class Passwords:
             type=Type.ID,
         )
         self.workers = config.workers or os.cpu_count() or 1
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="argon2")
+        self._executor = ThreadPoolExecutor(
+            self.workers,
+            thread_name_prefix="argon2",
+            initializer=_lower_priority,
+            initargs=(config.niceness,),
+        )
         self._dummy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
@@ -59,3 +66,13 @@ class Passwords:
 
     async def _run(self, func: Callable[..., Result], *args: str) -> Result:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+
+def _lower_priority(niceness: int) -> None:
+    """Let the event loop's thread win the CPU from hashing threads when both want it.
+
+    On Linux a thread is a task of its own, so this lowers this thread only.
+    """
+    if niceness > 0 and hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(niceness, 19))

@@ -44,6 +44,7 @@ class PasswordHashing:
     time_cost: int = 2
     parallelism: int = 1
     workers: int = 0  # threads hashing at once; 0 means one per CPU core
+    niceness: int = 10  # CPU priority of those threads (0-19): request handling comes first
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Settings:
             time_cost=_int(env, "ARGON2_TIME_COST", defaults.password_hashing.time_cost),
             parallelism=_int(env, "ARGON2_PARALLELISM", defaults.password_hashing.parallelism),
             workers=_int(env, "PASSWORD_HASH_WORKERS", defaults.password_hashing.workers, 0),
+            niceness=_int(env, "PASSWORD_HASH_NICENESS", defaults.password_hashing.niceness, 0),
         )
         rate = env.get("LOGIN_RATE_LIMIT")
         return cls(
