@@ -56,6 +56,7 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     workers: int
+    database_url: str
 
     def log(self) -> str:
         """Everything hypercorn and the app wrote to stderr so far."""
@@ -155,7 +156,7 @@ def run_server(
             stderr=log_file,
             start_new_session=True,  # its own process group, for the last-resort kill
         )
-    server = Server(f"http://{HOST}:{port}", port, process, log_path, workers)
+    server = Server(f"http://{HOST}:{port}", port, process, log_path, workers, database_url)
     try:
         _wait_until_ready(server, startup_timeout)
         yield server
