@@ -20,15 +20,15 @@ tokens = Token.__table__.c
 USER_COLUMNS = (users.id, users.name, users.email, users.role, users.created_at, users.updated_at)
 
 
-def user_from_row(row: Any) -> UserOut:
-    """Trusted database values: no validation, only construction."""
+def user_out(record: Any) -> UserOut:
+    """The representation of a user row or ORM object: trusted values, so no validation."""
     return UserOut.model_construct(
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        role=row.role,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        id=record.id,
+        name=record.name,
+        email=record.email,
+        role=record.role,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
     )
 
 
@@ -44,12 +44,12 @@ USER_BY_ID = select(*USER_COLUMNS).where(users.id == bindparam("user_id"))
 def caller_by_token(conn: Connection, token_hash: str, now: datetime) -> tuple[UserOut, int] | None:
     """The user a live token belongs to, and the token's id."""
     row = conn.execute(CALLER_BY_TOKEN, {"token_hash": token_hash, "now": now}).first()
-    return None if row is None else (user_from_row(row), row.token_id)
+    return None if row is None else (user_out(row), row.token_id)
 
 
 def user_by_id(conn: Connection, user_id: int) -> UserOut | None:
     row = conn.execute(USER_BY_ID, {"user_id": user_id}).first()
-    return None if row is None else user_from_row(row)
+    return None if row is None else user_out(row)
 
 
 def users_page(conn: Connection, query: UserListQuery) -> tuple[list[UserOut], int]:
@@ -67,7 +67,7 @@ def users_page(conn: Connection, query: UserListQuery) -> tuple[list[UserOut], i
         .limit(query.per_page)
         .offset(offset)
     )
-    return [user_from_row(row) for row in conn.execute(page)], total
+    return [user_out(row) for row in conn.execute(page)], total
 
 
 def _filtered(statement: Select[Any], query: UserListQuery) -> Select[Any]:

@@ -19,22 +19,11 @@ from ..db import Database
 from ..errors import Conflict, NotFound
 from ..models import Token, User
 from ..passwords import Passwords
-from ..queries import user_by_id, users_page
+from ..queries import user_by_id, user_out, users_page
 from ..schemas import Role, UserListQuery, UserOut
 
 ALREADY_REGISTERED = {"email": "Already registered"}
 Precondition = Callable[[UserOut], None]
-
-
-def user_out(user: User) -> UserOut:
-    return UserOut(
-        id=user.id,
-        name=user.name,
-        email=user.email,
-        role=user.role,
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-    )
 
 
 async def get_user(db: Database, user_id: int) -> UserOut:
