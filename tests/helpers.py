@@ -1,19 +1,33 @@
-"""Client-side helpers shared by the tests: register, log in, make an admin."""
+"""Helpers shared by the tests: register, log in, make an admin, send requests, check envelopes
+and errors, and reach the app's runtime (its database and password hasher)."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from quart import Quart
 from quart.typing import TestClientProtocol
+from quart.wrappers import Response
+from sqlalchemy import inspect, text
 
+from service.app import create_app
 from service.runtime import Runtime
 from service.services.users import create_user
+from service.settings import Settings
 
 Client = TestClientProtocol  # the name tests use; a Test* name would be collected by pytest
 PASSWORD = "correct-horse-battery"
 Json = dict[str, Any]
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+# --- users and tokens ------------------------------------------------------------------------
 
 
 def unique_email(prefix: str = "user") -> str:
@@ -55,10 +69,111 @@ async def user_with_token(
 
 async def admin_with_token(app: Quart, client: Client) -> tuple[Json, str]:
     """An admin, created the way `roster create-user --admin` does, and a token of theirs."""
-    runtime: Runtime = app.extensions["roster"]
+    runtime = runtime_of(app)
     email = unique_email("admin")
     user = await create_user(runtime.db, runtime.passwords, "Admin", email, PASSWORD, "admin")
     token = await login(client, email)
     response = await client.get(f"/api/users/{user.id}", headers=bearer(token))
     data: Json = (await response.get_json())["data"]
     return data, token
+
+
+async def total_users(client: Client, token: str) -> int:
+    """`meta.total` of GET /api/users: how many users there are."""
+    response = await client.get("/api/users?per_page=1", headers=bearer(token))
+    assert response.status_code == 200
+    total: int = (await body_of(response))["meta"]["total"]
+    return total
+
+
+# --- requests and responses ------------------------------------------------------------------
+
+
+async def send(
+    client: Client,
+    method: str,
+    path: str,
+    body: Json | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A request with a JSON body only when there is one (`json=None` would send `null`)."""
+    kwargs: dict[str, Any] = {"method": method, "headers": headers or {}}
+    if body is not None:
+        kwargs["json"] = body
+    return await client.open(path, **kwargs)
+
+
+async def body_of(response: Response) -> Json:
+    body: Json = await response.get_json()
+    return body
+
+
+def assert_json_headers(response: Response) -> None:
+    """JSON as the service sends it: exactly `application/json`, not to be sniffed."""
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.mimetype == "application/json"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def assert_envelope(response: Response) -> Json:
+    """A JSON envelope whose meta.request_id equals the X-Request-ID header; returns the body."""
+    assert_json_headers(response)
+    body = await body_of(response)
+    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
+    return body
+
+
+async def assert_error(response: Response, status: int, code: str) -> dict[str, str]:
+    """The error envelope, exactly, with this status and code (never HTML, never a traceback);
+    returns `details`."""
+    raw = await response.get_data(as_text=True)
+    assert response.status_code == status, raw[:500]
+    assert "<html" not in raw.lower()
+    assert "Traceback" not in raw
+    body = await assert_envelope(response)
+    assert set(body) == {"error", "meta"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+    details: dict[str, str] = body["error"]["details"]
+    assert isinstance(details, dict)
+    assert all(isinstance(key, str) and isinstance(value, str) for key, value in details.items())
+    assert body["meta"] == {"request_id": response.headers["X-Request-ID"]}
+    return details
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An RFC 3339 timestamp in UTC, written with `Z`."""
+    assert isinstance(value, str)
+    assert RFC3339_UTC.match(value), value
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    assert moment.utcoffset() == UTC.utcoffset(None)
+    return moment
+
+
+# --- the app and its database ----------------------------------------------------------------
+
+
+@asynccontextmanager
+async def serving(settings: Settings, **changes: Any) -> AsyncIterator[Quart]:
+    """An app of its own, with these settings changed, started and stopped around the block."""
+    app = create_app(replace(settings, **changes))
+    async with app.test_app():
+        yield app
+
+
+def runtime_of(app: Quart) -> Runtime:
+    value: Runtime = app.extensions["roster"]
+    return value
+
+
+async def all_cells(app: Quart) -> list[str]:
+    """Every value of every row of every table, as text."""
+    async with runtime_of(app).engine.connect() as connection:
+        tables: list[str] = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        cells: list[str] = []
+        for table in tables:
+            rows = await connection.execute(text(f'SELECT * FROM "{table}"'))
+            cells.extend(str(value) for row in rows for value in row)
+    return cells

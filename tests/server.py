@@ -4,7 +4,8 @@ Not a test module. `run_server()` starts hypercorn as a subprocess on a free por
 database and cheap password hashing, waits (bounded) until every worker has started and
 `/health` answers, and on exit sends SIGTERM to the hypercorn parent, waits (bounded) and kills
 the whole process group only as a last resort. hypercorn's stderr (its log and the app's log) is
-collected in a file for assertions and debugging.
+collected in a file for assertions and debugging. `register()` and `login()` are the client
+helpers of `tests.helpers`, over httpx.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Protocol
 import httpx
 
 from . import pg
+from .helpers import PASSWORD, Json, unique_email
 
 HOST = "127.0.0.1"
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -190,3 +192,22 @@ def _stop(server: Server, timeout: float) -> None:
             server.wait(timeout)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+# --- talking to it over HTTP -------------------------------------------------------------------
+
+
+async def register(http: httpx.AsyncClient, name: str = "Alice", email: str | None = None) -> Json:
+    """Register over the wire; returns the user representation (`data`)."""
+    body = {"name": name, "email": email or unique_email(), "password": PASSWORD}
+    response = await http.post("/api/users", json=body)
+    assert response.status_code == 201, response.text
+    user: Json = response.json()["data"]
+    return user
+
+
+async def login(http: httpx.AsyncClient, email: str) -> str:
+    response = await http.post("/api/tokens", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["data"]["token"]
+    return token

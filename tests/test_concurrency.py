@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import replace
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
@@ -15,19 +14,22 @@ from argon2 import PasswordHasher
 from quart import Quart, Response
 from sqlalchemy import func, select
 
-from service.app import create_app
 from service.models import Token, User
-from service.runtime import Runtime
 from service.settings import PasswordHashing, Settings
 
-from .helpers import PASSWORD, Client, bearer, login, register, unique_email, user_with_token
+from .helpers import (
+    PASSWORD,
+    Client,
+    bearer,
+    login,
+    register,
+    runtime_of,
+    serving,
+    unique_email,
+    user_with_token,
+)
 
 SLOW_HASHING = PasswordHashing(memory_kib=8192, time_cost=3, parallelism=1, workers=2)
-
-
-def runtime_of(app: Quart) -> Runtime:
-    value: Runtime = app.extensions["roster"]
-    return value
 
 
 async def user_count(app: Quart, email: str | None = None) -> int:
@@ -44,13 +46,6 @@ def statuses(responses: list[Response]) -> list[int]:
 
 def registration(email: str, name: str = "Racer") -> dict[str, str]:
     return {"name": name, "email": email, "password": PASSWORD}
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[Quart]:
-    app = create_app(settings)
-    async with app.test_app():
-        yield app
 
 
 # --- many requests at once -----------------------------------------------------------------
@@ -229,7 +224,7 @@ class HasherProbe:
 
 @pytest.fixture
 async def slow_app(settings: Settings) -> AsyncIterator[Quart]:
-    async with serving(replace(settings, password_hashing=SLOW_HASHING)) as application:
+    async with serving(settings, password_hashing=SLOW_HASHING) as application:
         yield application
 
 

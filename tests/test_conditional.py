@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from quart import Quart
@@ -14,9 +13,12 @@ from .helpers import (
     Client,
     Json,
     admin_with_token,
+    assert_error,
     bearer,
+    body_of,
     login,
     register,
+    send,
     unique_email,
     user_with_token,
 )
@@ -25,22 +27,8 @@ STRONG_ETAG = re.compile(r'^"[\x21\x23-\x7e\x80-\xff]*"$')  # RFC 9110 entity-ta
 STALE = '"0123456789abcdef0123456789abcdef"'
 
 
-async def send(
-    client: Client,
-    method: str,
-    path: str,
-    body: Json | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """A request with a JSON body only when there is one (`json=None` would send `null`)."""
-    kwargs: dict[str, Any] = {"method": method, "headers": headers or {}}
-    if body is not None:
-        kwargs["json"] = body
-    return await client.open(path, **kwargs)
-
-
 async def data_of(response: Response) -> Json:
-    data: Json = (await response.get_json())["data"]
+    data: Json = (await body_of(response))["data"]
     return data
 
 
@@ -49,14 +37,6 @@ async def current(client: Client, token: str, user_id: int) -> tuple[Json, str]:
     response = await client.get(f"/api/users/{user_id}", headers=bearer(token))
     assert response.status_code == 200
     return await data_of(response), response.headers["ETag"]
-
-
-async def assert_error(response: Response, status: int, code: str) -> dict[str, str]:
-    assert response.status_code == status, await response.get_data(as_text=True)
-    body: Json = await response.get_json()
-    assert body["error"]["code"] == code
-    details: dict[str, str] = body["error"]["details"]
-    return details
 
 
 async def stale_etag(client: Client, token: str, user: Json) -> tuple[str, Json, str]:

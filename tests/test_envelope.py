@@ -16,7 +16,10 @@ from .helpers import (
     Client,
     Json,
     admin_with_token,
+    assert_error,
+    assert_json_headers,
     bearer,
+    body_of,
     unique_email,
     user_with_token,
 )
@@ -50,33 +53,6 @@ async def world(app: Quart, client: Client) -> World:
     return World(client, user, token, admin, admin_token)
 
 
-async def json_body(response: Response) -> Json:
-    body: Json = await response.get_json()
-    return body
-
-
-def assert_json_headers(response: Response) -> None:
-    assert response.mimetype == "application/json"
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-
-
-async def assert_error(response: Response, status: int, code: str) -> Json:
-    """The error envelope, exactly; returns `details`."""
-    assert response.status_code == status, await response.get_data(as_text=True)
-    assert_json_headers(response)
-    body = await json_body(response)
-    assert set(body) == {"error", "meta"}
-    assert set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"]
-    details = body["error"]["details"]
-    assert isinstance(details, dict)
-    assert all(isinstance(key, str) and isinstance(value, str) for key, value in details.items())
-    assert body["meta"] == {"request_id": response.headers["X-Request-ID"]}
-    return details
-
-
 def send(client: Client, method: str) -> Callable[..., Awaitable[Response]]:
     """The test client's function for an HTTP method."""
     methods: dict[str, Callable[..., Awaitable[Response]]] = {
@@ -96,7 +72,7 @@ def allowed(response: Response) -> set[str]:
 async def read_user(world: World, user_id: int) -> Json:
     response = await world.client.get(f"/api/users/{user_id}", headers=bearer(world.admin_token))
     assert response.status_code == 200
-    return await json_body(response)
+    return await body_of(response)
 
 
 # --- envelopes -------------------------------------------------------------------------------
@@ -109,7 +85,7 @@ async def test_single_object_envelope(client: Client) -> None:
     )
     assert created.status_code == 201
     assert_json_headers(created)
-    body = await json_body(created)
+    body = await body_of(created)
     assert set(body) == {"data", "meta"}
     assert body["meta"] == {"request_id": created.headers["X-Request-ID"]}
     data = body["data"]
@@ -119,14 +95,12 @@ async def test_single_object_envelope(client: Client) -> None:
     assert created.headers["Location"] == f"/api/users/{data['id']}"
 
     token = (
-        await json_body(
-            await client.post("/api/tokens", json={"email": email, "password": PASSWORD})
-        )
+        await body_of(await client.post("/api/tokens", json={"email": email, "password": PASSWORD}))
     )["data"]["token"]
     read = await client.get(f"/api/users/{data['id']}", headers=bearer(token))
     assert read.status_code == 200
     assert_json_headers(read)
-    read_body = await json_body(read)
+    read_body = await body_of(read)
     assert set(read_body) == {"data", "meta"}
     assert read_body["data"] == data
     assert read_body["meta"] == {"request_id": read.headers["X-Request-ID"]}
@@ -136,7 +110,7 @@ async def test_list_envelope(world: World) -> None:
     response = await world.client.get("/api/users?per_page=1", headers=bearer(world.token))
     assert response.status_code == 200
     assert_json_headers(response)
-    body = await json_body(response)
+    body = await body_of(response)
     assert set(body) == {"data", "meta"}
     assert isinstance(body["data"], list)
     assert [user["id"] for user in body["data"]] == [world.user["id"]]
@@ -256,7 +230,7 @@ async def test_request_id_header_equals_meta_request_id_on_every_kind_of_respons
         assert_json_headers(response)
         request_id = response.headers["X-Request-ID"]
         assert HEX32.fullmatch(request_id), name
-        assert (await json_body(response))["meta"]["request_id"] == request_id, name
+        assert (await body_of(response))["meta"]["request_id"] == request_id, name
         seen.add(request_id)
 
         client_id = f"trace-{name}.client_id"
@@ -264,7 +238,7 @@ async def test_request_id_header_equals_meta_request_id_on_every_kind_of_respons
         assert response.status_code == status, name
         assert_json_headers(response)
         assert response.headers["X-Request-ID"] == client_id, name
-        assert (await json_body(response))["meta"]["request_id"] == client_id, name
+        assert (await body_of(response))["meta"]["request_id"] == client_id, name
     assert len(seen) == len(SCENARIOS)  # a fresh id for every request
 
 
@@ -321,7 +295,7 @@ async def test_valid_client_request_id_is_echoed(client: Client) -> None:
         response = await client.get("/health", headers={"X-Request-ID": request_id})
         assert response.status_code == 200
         assert response.headers["X-Request-ID"] == request_id
-        assert (await json_body(response))["meta"]["request_id"] == request_id
+        assert (await body_of(response))["meta"]["request_id"] == request_id
 
 
 async def test_invalid_client_request_id_is_replaced(client: Client) -> None:
@@ -331,13 +305,13 @@ async def test_invalid_client_request_id_is_replaced(client: Client) -> None:
             assert response.status_code == status
             made = response.headers["X-Request-ID"]
             assert HEX32.fullmatch(made), (request_id, made)
-            assert (await json_body(response))["meta"]["request_id"] == made
+            assert (await body_of(response))["meta"]["request_id"] == made
 
 
 async def test_empty_client_request_id_is_replaced(client: Client) -> None:
     response = await client.get("/health", headers={"X-Request-ID": ""})
     assert HEX32.fullmatch(response.headers["X-Request-ID"])
-    assert (await json_body(response))["meta"]["request_id"] == response.headers["X-Request-ID"]
+    assert (await body_of(response))["meta"]["request_id"] == response.headers["X-Request-ID"]
 
 
 async def test_request_id_is_made_when_absent_and_differs_per_request(client: Client) -> None:
@@ -346,8 +320,8 @@ async def test_request_id_is_made_when_absent_and_differs_per_request(client: Cl
     ids = [first.headers["X-Request-ID"], second.headers["X-Request-ID"]]
     assert all(HEX32.fullmatch(request_id) for request_id in ids)
     assert ids[0] != ids[1]
-    assert (await json_body(first))["meta"]["request_id"] == ids[0]
-    assert (await json_body(second))["meta"]["request_id"] == ids[1]
+    assert (await body_of(first))["meta"]["request_id"] == ids[0]
+    assert (await body_of(second))["meta"]["request_id"] == ids[1]
 
 
 # --- routing: 404, 405, OPTIONS --------------------------------------------------------------
@@ -441,7 +415,7 @@ async def test_a_bug_is_a_generic_json_500(world: World, monkeypatch: pytest.Mon
     raw = await response.get_data(as_text=True)
     for leak in ("kaboom", "secret", "Traceback", "RuntimeError", ".py", "File "):
         assert leak not in raw
-    message = (await json_body(response))["error"]["message"]
+    message = (await body_of(response))["error"]["message"]
     assert "kaboom" not in message
 
     # The service keeps serving.
@@ -610,7 +584,7 @@ async def test_json_content_types_are_accepted(world: World) -> None:
             "/api/users", data=registration(email), headers={"Content-Type": content_type}
         )
         assert response.status_code == 201, content_type
-        assert (await json_body(response))["data"]["email"] == email
+        assert (await body_of(response))["data"]["email"] == email
 
         name = f"Patched {len(content_type)}"
         patched = await world.client.patch(
@@ -630,7 +604,7 @@ async def test_other_content_types_are_bad_requests(world: World) -> None:
         await assert_error(response, 400, "BAD_REQUEST")
         # Nothing was stored.
         listed = await world.client.get(f"/api/users?q={email}", headers=bearer(world.token))
-        assert (await json_body(listed))["meta"]["total"] == 0, content_type
+        assert (await body_of(listed))["meta"]["total"] == 0, content_type
 
         patched = await world.client.patch(
             f"/api/users/{world.user['id']}",
@@ -653,7 +627,7 @@ async def test_unknown_query_parameters_are_ignored(world: World) -> None:
         "/api/users?page=1&debug=1&per_page=5&sort=id&admin=true", headers=bearer(world.token)
     )
     assert listed.status_code == 200
-    assert (await json_body(listed))["meta"]["per_page"] == 5
+    assert (await body_of(listed))["meta"]["per_page"] == 5
     health = await world.client.get("/health?verbose=yes")
     assert health.status_code == 200
     created = await world.client.post(
@@ -661,6 +635,6 @@ async def test_unknown_query_parameters_are_ignored(world: World) -> None:
         json={"name": "Q", "email": unique_email(), "password": PASSWORD},
     )
     assert created.status_code == 201
-    assert (await json_body(created))["data"]["role"] == "user"
+    assert (await body_of(created))["data"]["role"] == "user"
     profile = await world.client.get("/api/profile?x=1", headers=bearer(world.token))
-    assert (await json_body(profile))["data"] == world.user
+    assert (await body_of(profile))["data"] == world.user

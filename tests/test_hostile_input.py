@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 from quart import Quart, Response
 
-from service.app import create_app
 from service.settings import Settings
 
 from .helpers import (
@@ -20,9 +18,13 @@ from .helpers import (
     Client,
     Json,
     admin_with_token,
+    assert_error,
     bearer,
+    body_of,
     login,
     register,
+    serving,
+    total_users,
     unique_email,
     user_with_token,
 )
@@ -51,43 +53,16 @@ async def caller(client: Client) -> Caller:
     return Caller(client, user, token)
 
 
-async def json_body(response: Response) -> Json:
-    body: Json = await response.get_json()
-    return body
-
-
-async def assert_error(response: Response, status: int, code: str) -> dict[str, str]:
-    """A JSON error envelope with this status and code; returns `details`."""
-    raw = await response.get_data()
-    assert response.status_code == status, raw[:500]
-    assert response.mimetype == "application/json"
-    assert b"<html" not in raw.lower()
-    assert b"Traceback" not in raw
-    body = await json_body(response)
-    assert body["error"]["code"] == code
-    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
-    details: dict[str, str] = body["error"]["details"]
-    assert isinstance(details, dict)
-    return details
-
-
-async def user_count(caller: Caller) -> int:
-    response = await caller.client.get("/api/users?per_page=1", headers=caller.headers())
-    assert response.status_code == 200
-    total: int = (await json_body(response))["meta"]["total"]
-    return total
-
-
 async def stored_self(caller: Caller) -> Json:
     response = await caller.client.get(caller.url, headers=caller.headers())
     assert response.status_code == 200
-    data: Json = (await json_body(response))["data"]
+    data: Json = (await body_of(response))["data"]
     return data
 
 
 async def assert_nothing_stored(caller: Caller) -> None:
     """Only the caller exists, unchanged, and their password still works."""
-    assert await user_count(caller) == 1
+    assert await total_users(caller.client, caller.token) == 1
     assert await stored_self(caller) == caller.user
     login = await caller.client.post(
         "/api/tokens", json={"email": caller.user["email"], "password": PASSWORD}
@@ -255,19 +230,18 @@ async def test_body_of_exactly_one_mib_is_not_413(caller: Caller) -> None:
     assert len(exact) == ONE_MIB
     response = await _register_raw(caller, exact)
     assert response.status_code == 201
-    assert await user_count(caller) == 2
+    assert await total_users(caller.client, caller.token) == 2
 
 
 async def test_a_smaller_configured_limit(settings: Settings) -> None:
     limit = 150
-    app = create_app(dataclasses.replace(settings, max_content_length=limit))
-    async with app.test_app():
+    async with serving(settings, max_content_length=limit) as app:
         client = app.test_client()
         fits = json.dumps(new_user()).encode()
         assert len(fits) <= limit
         created = await client.post("/api/users", data=fits, headers=JSON)
         assert created.status_code == 201
-        token = await login(client, (await json_body(created))["data"]["email"])
+        token = await login(client, (await body_of(created))["data"]["email"])
         exact = json.dumps(new_user()).encode()
         exact += b" " * (limit - len(exact))
         assert len(exact) == limit
@@ -283,7 +257,7 @@ async def test_a_smaller_configured_limit(settings: Settings) -> None:
             await client.post("/api/users", data=padded, headers=JSON), 413, "PAYLOAD_TOO_LARGE"
         )
         listed = await client.get("/api/users", headers=bearer(token))
-        assert (await json_body(listed))["meta"]["total"] == 2
+        assert (await body_of(listed))["meta"]["total"] == 2
 
 
 # --- huge numbers ----------------------------------------------------------------------------
@@ -479,13 +453,13 @@ async def test_odd_names_are_stored_and_read_back_literally(caller: Caller) -> N
         created[name] = user["id"]
     for name, user_id in created.items():
         response = await caller.client.get(f"/api/users/{user_id}", headers=caller.headers())
-        assert (await json_body(response))["data"]["name"] == name
-    assert await user_count(caller) == 1 + len(LITERAL_NAMES)
+        assert (await body_of(response))["data"]["name"] == name
+    assert await total_users(caller.client, caller.token) == 1 + len(LITERAL_NAMES)
     # The users table survived, and a name the service changes through PATCH is kept exactly.
     patched = await caller.client.patch(
         caller.url, json={"name": LITERAL_NAMES[0]}, headers=caller.headers()
     )
-    assert (await json_body(patched))["data"]["name"] == LITERAL_NAMES[0]
+    assert (await body_of(patched))["data"]["name"] == LITERAL_NAMES[0]
     assert (await stored_self(caller))["name"] == LITERAL_NAMES[0]
 
 
@@ -498,7 +472,7 @@ async def test_search_wildcards_match_literally(caller: Caller) -> None:
             "/api/users", query_string={"q": q}, headers=caller.headers()
         )
         assert response.status_code == 200
-        return [user["name"] for user in (await json_body(response))["data"]]
+        return [user["name"] for user in (await body_of(response))["data"]]
 
     assert await found("%") == ["100% sure"]
     assert await found("_") == ["snake_case"]
@@ -517,7 +491,7 @@ async def test_name_length_is_counted_in_code_points(caller: Caller, unit: str) 
     user = await register(caller.client, name=longest)
     assert user["name"] == longest
     response = await caller.client.get(f"/api/users/{user['id']}", headers=caller.headers())
-    assert (await json_body(response))["data"]["name"] == longest
+    assert (await body_of(response))["data"]["name"] == longest
     # Surrounding whitespace does not count.
     padded = await register(caller.client, name=f"  {longest}\t ")
     assert padded["name"] == longest
@@ -530,7 +504,7 @@ async def test_name_length_is_counted_in_code_points(caller: Caller, unit: str) 
         caller.url, json={"name": too_long}, headers=caller.headers()
     )
     assert "name" in await assert_error(patched, 422, "VALIDATION_ERROR")
-    assert await user_count(caller) == 3
+    assert await total_users(caller.client, caller.token) == 3
     assert (await stored_self(caller))["name"] == caller.user["name"]
 
 
@@ -566,7 +540,7 @@ async def test_email_length_limit(caller: Caller) -> None:
         caller.url, json={"email": too_long}, headers=caller.headers()
     )
     assert "email" in await assert_error(patched, 422, "VALIDATION_ERROR")
-    assert await user_count(caller) == 3
+    assert await total_users(caller.client, caller.token) == 3
     assert (await stored_self(caller))["email"] == caller.user["email"]
 
     token = await caller.client.post("/api/tokens", json={"email": longest, "password": PASSWORD})

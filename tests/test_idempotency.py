@@ -18,7 +18,6 @@ import service.services.users as users_service
 from service.maintenance import purge
 from service.models import IdempotencyKey
 from service.passwords import Passwords
-from service.runtime import Runtime
 from service.schemas import UserOut
 from service.services.idempotency import request_fingerprint
 
@@ -27,8 +26,13 @@ from .helpers import (
     Client,
     Json,
     admin_with_token,
+    assert_envelope,
+    assert_error,
     bearer,
+    body_of,
     login,
+    runtime_of,
+    total_users,
     unique_email,
     user_with_token,
 )
@@ -39,11 +43,6 @@ ANONYMOUS = "anonymous"
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def runtime_of(app: Quart) -> Runtime:
-    value: Runtime = app.extensions["roster"]
-    return value
 
 
 def new_body(name: str = "Alice", email: str | None = None, **extra: Any) -> Json:
@@ -73,19 +72,6 @@ async def post_raw(
     )
 
 
-async def body_of(response: Response) -> Json:
-    body: Json = await response.get_json()
-    return body
-
-
-async def assert_envelope(response: Response) -> Json:
-    """A JSON envelope whose meta.request_id equals the X-Request-ID header."""
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = await body_of(response)
-    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
-    return body
-
-
 async def assert_created(response: Response) -> Json:
     """A first-time 201 (not a replay); returns the user."""
     assert response.status_code == 201, await response.get_data(as_text=True)
@@ -95,17 +81,6 @@ async def assert_created(response: Response) -> Json:
     assert response.headers["Location"] == f"/api/users/{data['id']}"
     assert response.headers["ETag"]
     return data
-
-
-async def assert_error(response: Response, status: int, code: str) -> dict[str, str]:
-    assert response.status_code == status, await response.get_data(as_text=True)
-    body = await assert_envelope(response)
-    assert set(body) == {"error", "meta"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str)
-    details: dict[str, str] = body["error"]["details"]
-    assert isinstance(details, dict)
-    return details
 
 
 async def assert_replay_of(replay: Response, first: Response) -> Json:
@@ -126,13 +101,6 @@ async def observer_token(client: Client) -> str:
     """A token for reading users back (the observer is one of the users it sees)."""
     _, token = await user_with_token(client, name="Observer")
     return token
-
-
-async def total_users(client: Client, token: str) -> int:
-    response = await client.get("/api/users", headers=bearer(token))
-    assert response.status_code == 200
-    total: int = (await body_of(response))["meta"]["total"]
-    return total
 
 
 async def users_with_email(client: Client, token: str, email: str) -> list[Json]:

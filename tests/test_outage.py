@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,13 +16,13 @@ import pytest
 from sqlalchemy import make_url
 
 from tests.conftest import BACKEND
-from tests.server import Server, free_port, run_server
+from tests.helpers import PASSWORD, bearer, unique_email
+from tests.server import Server, free_port, login, register, run_server
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(BACKEND != "postgresql", reason="needs a database server to lose"),
 ]
-PASSWORD = "correct-horse-battery"
 RECOVERY_SECONDS = 30
 
 
@@ -98,13 +97,8 @@ async def test_unreachable_database_gives_503_and_the_service_recovers(
     server: Server, proxy: CuttableProxy
 ) -> None:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as http:
-        email = f"o-{uuid.uuid4().hex[:12]}@example.com"
-        created = await http.post(
-            "/api/users", json={"name": "Outage", "email": email, "password": PASSWORD}
-        )
-        assert created.status_code == 201
-        login = await http.post("/api/tokens", json={"email": email, "password": PASSWORD})
-        auth = {"Authorization": f"Bearer {login.json()['data']['token']}"}
+        email = (await register(http, name="Outage", email=unique_email("o")))["email"]
+        auth = bearer(await login(http, email))
         assert (await http.get("/health/ready")).status_code == 200
 
         await proxy.cut()

@@ -4,23 +4,28 @@ upgraded to the configured parameters on the next successful login."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import replace
 
 import pytest
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
 from quart import Quart
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 
-from service.app import create_app
 from service.models import User
 from service.passwords import Passwords
-from service.runtime import Runtime
 from service.settings import PasswordHashing, Settings
 
-from .helpers import PASSWORD, Client, bearer, login, register, unique_email
+from .helpers import (
+    PASSWORD,
+    Client,
+    all_cells,
+    bearer,
+    login,
+    register,
+    runtime_of,
+    serving,
+    unique_email,
+)
 
 PHC = re.compile(
     r"^\$argon2id\$v=19\$m=(?P<m>\d+),t=(?P<t>\d+),p=(?P<p>\d+)\$"
@@ -36,34 +41,11 @@ def parse(password_hash: str) -> re.Match[str]:
     return match
 
 
-def runtime_of(app: Quart) -> Runtime:
-    value: Runtime = app.extensions["roster"]
-    return value
-
-
 async def stored_hash(app: Quart, user_id: int) -> str:
     async with runtime_of(app).sessions() as session:
         value = await session.scalar(select(User.password_hash).where(User.id == user_id))
     assert value is not None
     return value
-
-
-async def all_cells(app: Quart) -> list[str]:
-    """Every value of every row of every table, as text."""
-    async with runtime_of(app).engine.connect() as connection:
-        tables: list[str] = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
-        cells: list[str] = []
-        for table in tables:
-            rows = await connection.execute(text(f'SELECT * FROM "{table}"'))
-            cells.extend(str(value) for row in rows for value in row)
-    return cells
-
-
-@asynccontextmanager
-async def serving(settings: Settings, hashing: PasswordHashing) -> AsyncIterator[Quart]:
-    app = create_app(replace(settings, password_hashing=hashing))
-    async with app.test_app():
-        yield app
 
 
 # --- parameters ----------------------------------------------------------------------------
@@ -92,7 +74,7 @@ async def test_default_hasher_produces_argon2id_at_those_parameters() -> None:
 
 
 async def test_registration_with_default_settings_stores_owasp_hash(settings: Settings) -> None:
-    async with serving(settings, Settings().password_hashing) as app:
+    async with serving(settings, password_hashing=Settings().password_hashing) as app:
         user = await register(app.test_client())
         match = parse(await stored_hash(app, user["id"]))
     assert int(match["m"]) >= 19456
@@ -141,13 +123,13 @@ async def test_representation_never_includes_the_hash(app: Quart, client: Client
 
 async def test_weaker_hash_is_upgraded_on_successful_login(settings: Settings) -> None:
     email = unique_email()
-    async with serving(settings, WEAK) as old:
+    async with serving(settings, password_hashing=WEAK) as old:
         user = await register(old.test_client(), email=email)
         before = await stored_hash(old, user["id"])
     assert parse(before)["m"] == "1024"
     assert parse(before)["t"] == "1"
 
-    async with serving(settings, STRONGER) as new:
+    async with serving(settings, password_hashing=STRONGER) as new:
         client = new.test_client()
         # A failed login changes nothing.
         failed = await client.post("/api/tokens", json={"email": email, "password": "wrong-pass"})
@@ -184,10 +166,10 @@ async def test_current_hash_is_not_rehashed(app: Quart, client: Client) -> None:
 async def test_stronger_hash_still_verifies_with_weaker_config(settings: Settings) -> None:
     """Lowering the configuration does not lock anyone out (the hash is then re-made)."""
     email = unique_email()
-    async with serving(settings, STRONGER) as old:
+    async with serving(settings, password_hashing=STRONGER) as old:
         user = await register(old.test_client(), email=email)
         before = await stored_hash(old, user["id"])
-    async with serving(settings, WEAK) as new:
+    async with serving(settings, password_hashing=WEAK) as new:
         await login(new.test_client(), email)
         after = await stored_hash(new, user["id"])
     assert parse(before)["m"] == "2048"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,15 +13,21 @@ from quart import Quart
 from quart.wrappers import Response
 from sqlalchemy import Select, func, select
 
-from service.app import create_app
 from service.maintenance import purge
 from service.models import LoginAttempt
 from service.passwords import Passwords
-from service.runtime import Runtime
 from service.services.rate_limits import attempt_key
 from service.settings import RateLimit, Settings, SettingsError
 
-from .helpers import PASSWORD, Client, Json, register, unique_email
+from .helpers import (
+    PASSWORD,
+    Client,
+    assert_error,
+    register,
+    runtime_of,
+    serving,
+    unique_email,
+)
 
 WRONG = "wrong-password-123"
 LIMIT, WINDOW = 3, 60
@@ -42,14 +48,8 @@ async def limited(settings: Settings) -> AsyncIterator[Limited]:
 
 @contextlib.asynccontextmanager
 async def limited_app(settings: Settings, rule: RateLimit) -> AsyncIterator[Limited]:
-    app = create_app(replace(settings, login_rate_limit=rule))
-    async with app.test_app():
+    async with serving(settings, login_rate_limit=rule) as app:
         yield Limited(app, app.test_client())
-
-
-def runtime_of(app: Quart) -> Runtime:
-    value: Runtime = app.extensions["roster"]
-    return value
 
 
 async def attempt(client: Client, email: str, password: str = PASSWORD) -> Response:
@@ -58,18 +58,11 @@ async def attempt(client: Client, email: str, password: str = PASSWORD) -> Respo
 
 async def assert_rate_limited(response: Response, window: int = WINDOW) -> int:
     """The 429 envelope; returns its Retry-After."""
-    assert response.status_code == 429, await response.get_data(as_text=True)
-    assert response.headers["Content-Type"].startswith("application/json")
-    body: Json = await response.get_json()
-    assert set(body) == {"error", "meta"}
-    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
-    assert body["error"]["code"] == "RATE_LIMITED"
-    assert isinstance(body["error"]["message"], str)
+    details = await assert_error(response, 429, "RATE_LIMITED")
     raw = response.headers["Retry-After"]
     assert raw.isdigit(), raw
     seconds = int(raw)
     assert 1 <= seconds <= window
-    details: dict[str, str] = body["error"]["details"]
     assert raw in details["Retry-After"]
     return seconds
 

@@ -10,20 +10,18 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from .helpers import PASSWORD, unique_email
-from .server import HOST, Server, run_server
+from .helpers import PASSWORD, Json, bearer, unique_email
+from .server import HOST, Server, login, register, run_server
 
 pytestmark = pytest.mark.e2e
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 IO_TIMEOUT = 15.0
-Json = dict[str, Any]
 
 
 @pytest.fixture
@@ -36,25 +34,6 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
 async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=IO_TIMEOUT) as client:
         yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def register(http: httpx.AsyncClient, email: str | None = None) -> Json:
-    body = {"name": "Alice", "email": email or unique_email(), "password": PASSWORD}
-    response = await http.post("/api/users", json=body)
-    assert response.status_code == 201, response.text
-    user: Json = response.json()["data"]
-    return user
-
-
-async def login(http: httpx.AsyncClient, email: str) -> str:
-    response = await http.post("/api/tokens", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["data"]["token"]
-    return token
 
 
 def assert_json_envelope(response: httpx.Response) -> Json:

@@ -3,46 +3,28 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from quart import Quart
-from quart.wrappers import Response
 
 from .helpers import (
     PASSWORD,
     Client,
     Json,
     admin_with_token,
+    assert_error,
     bearer,
+    body_of,
     login,
+    parse_timestamp,
     register,
+    send,
     unique_email,
     user_with_token,
 )
 
 FIELDS = {"id", "name", "email", "role", "created_at", "updated_at"}
 NEW_PASSWORD = "another-long-secret"
-
-
-async def body_of(response: Response) -> Json:
-    body: Json = await response.get_json()
-    return body
-
-
-async def send(
-    client: Client,
-    method: str,
-    path: str,
-    body: Json | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """A request with a JSON body only when there is one (`json=None` would send `null`)."""
-    kwargs: dict[str, Any] = {"method": method, "headers": headers or {}}
-    if body is not None:
-        kwargs["json"] = body
-    return await client.open(path, **kwargs)
 
 
 async def fetch(client: Client, token: str, user_id: int) -> Json:
@@ -52,19 +34,6 @@ async def fetch(client: Client, token: str, user_id: int) -> Json:
     return data
 
 
-async def assert_error(response: Response, status: int, code: str) -> dict[str, str]:
-    """The error envelope with that status and code; returns its details."""
-    assert response.status_code == status, await response.get_data(as_text=True)
-    assert response.headers["Content-Type"].startswith("application/json")
-    body = await body_of(response)
-    assert set(body) == {"error", "meta"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str)
-    details: dict[str, str] = body["error"]["details"]
-    assert isinstance(details, dict)
-    return details
-
-
 async def profile_status(client: Client, token: str) -> int:
     return (await client.get("/api/profile", headers=bearer(token))).status_code
 
@@ -72,15 +41,6 @@ async def profile_status(client: Client, token: str) -> int:
 async def login_status(client: Client, email: str, password: str) -> int:
     response = await client.post("/api/tokens", json={"email": email, "password": password})
     return response.status_code
-
-
-def parse_timestamp(value: Any) -> datetime:
-    assert isinstance(value, str)
-    assert value.endswith("Z"), value
-    moment = datetime.fromisoformat(value)
-    assert moment.utcoffset() is not None
-    assert moment.utcoffset() == UTC.utcoffset(None)
-    return moment
 
 
 def assert_representation(user: Json) -> None:

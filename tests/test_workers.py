@@ -16,12 +16,12 @@ import httpx
 import pytest
 
 from tests.conftest import Template
-from tests.server import Server, fresh_database_url, run_server
+from tests.helpers import PASSWORD, bearer, unique_email
+from tests.server import Server, fresh_database_url, login, register, run_server
 
 pytestmark = pytest.mark.e2e
 
 WORKERS = 2
-PASSWORD = "correct-horse-battery"
 ATTEMPTS_ALLOWED = 5
 ACCESS_LINE = re.compile(r"pid=(\d+) \[([0-9a-f]{32})\] (\w+) (\S+) (\d{3})")
 
@@ -95,25 +95,15 @@ async def spread(
 
 
 async def new_user(http: httpx.AsyncClient) -> str:
-    email = f"w-{uuid.uuid4().hex[:12]}@example.com"
-    body = {"name": "Worker Test", "email": email, "password": PASSWORD}
-    response = await http.post("/api/users", json=body)
-    assert response.status_code == 201, response.text
+    """A registered user's email."""
+    user = await register(http, name="Worker Test", email=unique_email("w"))
+    email: str = user["email"]
     return email
 
 
-async def log_in(http: httpx.AsyncClient, email: str) -> str:
-    response = await http.post("/api/tokens", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    token: str = response.json()["data"]["token"]
-    return token
-
-
 async def test_a_token_is_accepted_by_every_worker(server: Server, http: httpx.AsyncClient) -> None:
-    token = await log_in(http, await new_user(http))
-    answers = await spread(
-        server, http, "GET", "/api/profile", headers={"Authorization": f"Bearer {token}"}
-    )
+    token = await login(http, await new_user(http))
+    answers = await spread(server, http, "GET", "/api/profile", headers=bearer(token))
     assert {status for _, status in answers} == {200}
     assert len({pid for pid, _ in answers}) == WORKERS
 
@@ -121,8 +111,8 @@ async def test_a_token_is_accepted_by_every_worker(server: Server, http: httpx.A
 async def test_logging_out_revokes_the_token_in_every_worker(
     server: Server, http: httpx.AsyncClient
 ) -> None:
-    token = await log_in(http, await new_user(http))
-    auth = {"Authorization": f"Bearer {token}"}
+    token = await login(http, await new_user(http))
+    auth = bearer(token)
     assert (await http.delete("/api/tokens/current", headers=auth)).status_code == 204
     answers = await spread(server, http, "GET", "/api/profile", headers=auth)
     assert {status for _, status in answers} == {401}
@@ -150,7 +140,7 @@ async def test_the_login_rate_limit_counts_across_workers(
 async def test_one_idempotency_key_creates_one_user_across_workers(
     server: Server, http: httpx.AsyncClient
 ) -> None:
-    email = f"idem-{uuid.uuid4().hex[:12]}@example.com"
+    email = unique_email("idem")
     body = {"name": "Once", "email": email, "password": PASSWORD}
     key = {"Idempotency-Key": uuid.uuid4().hex}
 
@@ -168,10 +158,8 @@ async def test_one_idempotency_key_creates_one_user_across_workers(
     for _, response in tries:
         if response.status_code == 409:
             assert response.json()["error"]["code"] == "IDEMPOTENCY_KEY_IN_USE"
-    token = await log_in(http, email)  # the one user exists
-    found = await http.get(
-        "/api/users", params={"q": email}, headers={"Authorization": f"Bearer {token}"}
-    )
+    token = await login(http, email)  # the one user exists
+    found = await http.get("/api/users", params={"q": email}, headers=bearer(token))
     assert found.json()["meta"]["total"] == 1
     assert len(pids_of(server, tries)) == WORKERS
     replay = await http.post("/api/users", json=body, headers=key)
@@ -183,10 +171,10 @@ async def test_hundreds_of_concurrent_writes_lose_nothing(
     server: Server, http: httpx.AsyncClient
 ) -> None:
     marker = uuid.uuid4().hex[:8]
-    token = await log_in(http, await new_user(http))
-    auth = {"Authorization": f"Bearer {token}"}
+    token = await login(http, await new_user(http))
+    auth = bearer(token)
 
-    async def register(index: int) -> tuple[str, httpx.Response]:
+    async def create(index: int) -> tuple[str, httpx.Response]:
         body = {"name": f"n{index}", "email": f"{marker}-{index}@example.com", "password": PASSWORD}
         return await send(http, "POST", "/api/users", json=body)
 
@@ -199,7 +187,7 @@ async def test_hundreds_of_concurrent_writes_lose_nothing(
         nonlocal registered
         first, registered = registered, registered + 300
         results = await asyncio.gather(
-            *(register(i) for i in range(first, registered)), *(rename(i) for i in range(100))
+            *(create(i) for i in range(first, registered)), *(rename(i) for i in range(100))
         )
         assert [r.status_code for _, r in results[:300]] == [201] * 300
         assert [r.status_code for _, r in results[300:]] == [200] * 100
