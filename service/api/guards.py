@@ -19,15 +19,20 @@ ADMIN_ONLY_ROLE = "Only an admin may set the role"
 
 
 def own_or_admin(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """404 when the user does not exist, then 403 unless the caller is that user or an admin."""
+    """404 when the user does not exist, then 403 unless the caller is that user or an admin.
+
+    Callers acting on themselves are the target: it exists, and nothing more is read.
+    """
 
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         user_id: Any = kwargs["user_id"]
-        target = await get_user(runtime().db, user_id)
         caller = current_caller()
-        if not caller.is_admin and caller.user.id != target.id:
-            raise Forbidden("You may only change your own account")
+        target = caller.user if caller.user.id == user_id else None
+        if target is None:
+            target = await get_user(runtime().db, user_id)
+            if not caller.is_admin:
+                raise Forbidden("You may only change your own account")
         g.target_role = target.role
         return await func(*args, **kwargs)
 
