@@ -15,9 +15,8 @@ from quart_schema import security_scheme
 from quart_schema.extension import SecuritySchemeInput
 from quart_schema.openapi import HttpSecurityScheme
 
-from .db import Database
-from .errors import unauthorized
-from .queries import caller_by_token
+from .errors import NotFound, unauthorized
+from .queries import caller_by_token, user_by_id
 from .runtime import runtime
 from .schemas import UserOut
 
@@ -60,22 +59,36 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
-async def find_caller(db: Database, token: str) -> Caller | None:
-    found = await db.read(caller_by_token, hash_token(token), datetime.now(UTC))
-    return None if found is None else Caller(user=found[0], token_id=found[1])
+async def authenticate(required: bool, path_user_id: int | None = None) -> Caller | None:
+    """401 for a missing (when required) or bad token; else the caller, kept in `g`.
 
-
-async def authenticate(required: bool) -> Caller | None:
+    The user the path names (`path_user_id`) is read in the same query, kept for `path_user`.
+    """
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         if required:
             raise unauthorized(token_sent=False)
         return None
-    caller = await find_caller(runtime().db, token)
-    if caller is None:
+    found = await runtime().db.read(
+        caller_by_token, hash_token(token), datetime.now(UTC), path_user_id
+    )
+    if found is None:
         raise unauthorized(token_sent=True)
-    g.caller = caller
+    g.caller = caller = Caller(user=found.caller, token_id=found.token_id)
+    if path_user_id is not None:
+        g.path_user = found.path_user
     return caller
+
+
+async def path_user(user_id: int) -> UserOut:
+    """The user the path names: read with the caller's token when that ran, else now; 404."""
+    if "path_user" in g:
+        user: UserOut | None = g.path_user
+    else:
+        user = await runtime().db.read(user_by_id, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
 
 
 def current_caller() -> Caller:
@@ -89,7 +102,7 @@ def optional_caller() -> Caller | None:
 
 
 def login_required(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """401 unless a valid bearer token is presented."""
+    """401 unless a valid bearer token is presented. A route's `user_id` is read with it."""
     return _authenticating(func, required=True, schemes=[{SCHEME: []}])
 
 
@@ -103,7 +116,8 @@ def _authenticating(
 ) -> Callable[P, Awaitable[R]]:
     @wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        await authenticate(required)
+        path_user_id = kwargs.get("user_id")
+        await authenticate(required, path_user_id if isinstance(path_user_id, int) else None)
         return await func(*args, **kwargs)
 
     documented: Any = security_scheme(schemes)(wrapper)

@@ -6,6 +6,7 @@ whole in one step: on a SQLite reader thread, or through `run_sync` on PostgreSQ
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,19 +33,59 @@ def user_out(record: Any) -> UserOut:
     )
 
 
+def _prefixed(table: Any, prefix: str) -> list[Any]:
+    return [table.c[column.name].label(prefix + column.name) for column in USER_COLUMNS]
+
+
+def _user_from(row: Any, prefix: str) -> UserOut | None:
+    values = {column.name: row._mapping[prefix + column.name] for column in USER_COLUMNS}
+    return None if values["id"] is None else UserOut.model_construct(**values)
+
+
 # Built once: per call only the parameters change (the compiled form is cached too).
+_callers = User.__table__.alias("caller")
+_targets = User.__table__.alias("target")
+_LIVE_TOKEN = (tokens.token_hash == bindparam("token_hash"), tokens.expires_at > bindparam("now"))
 CALLER_BY_TOKEN = (
-    select(*USER_COLUMNS, tokens.id.label("token_id"))
-    .select_from(Token.__table__.join(User.__table__, users.id == tokens.user_id))
-    .where(tokens.token_hash == bindparam("token_hash"), tokens.expires_at > bindparam("now"))
+    select(*_prefixed(_callers, "c_"), tokens.id.label("token_id"))
+    .select_from(Token.__table__.join(_callers, _callers.c.id == tokens.user_id))
+    .where(*_LIVE_TOKEN)
+)
+CALLER_AND_USER = (
+    select(*_prefixed(_callers, "c_"), tokens.id.label("token_id"), *_prefixed(_targets, "u_"))
+    .select_from(
+        Token.__table__.join(_callers, _callers.c.id == tokens.user_id).outerjoin(
+            _targets, _targets.c.id == bindparam("user_id")
+        )
+    )
+    .where(*_LIVE_TOKEN)
 )
 USER_BY_ID = select(*USER_COLUMNS).where(users.id == bindparam("user_id"))
 
 
-def caller_by_token(conn: Connection, token_hash: str, now: datetime) -> tuple[UserOut, int] | None:
-    """The user a live token belongs to, and the token's id."""
-    row = conn.execute(CALLER_BY_TOKEN, {"token_hash": token_hash, "now": now}).first()
-    return None if row is None else (user_out(row), row.token_id)
+@dataclass(frozen=True)
+class Authenticated:
+    caller: UserOut
+    token_id: int
+    path_user: UserOut | None  # the user the request's path names, when it names one
+
+
+def caller_by_token(
+    conn: Connection, token_hash: str, now: datetime, path_user_id: int | None = None
+) -> Authenticated | None:
+    """The user a live token belongs to and the token's id; with `path_user_id`, that user
+    too, in the same query (one query per authenticated read)."""
+    params: dict[str, Any] = {"token_hash": token_hash, "now": now}
+    statement = CALLER_BY_TOKEN
+    if path_user_id is not None:
+        statement, params["user_id"] = CALLER_AND_USER, path_user_id
+    row = conn.execute(statement, params).first()
+    if row is None:
+        return None
+    caller = _user_from(row, "c_")
+    assert caller is not None
+    path_user = None if path_user_id is None else _user_from(row, "u_")
+    return Authenticated(caller, row.token_id, path_user)
 
 
 def user_by_id(conn: Connection, user_id: int) -> UserOut | None:

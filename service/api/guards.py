@@ -8,10 +8,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from quart import g, request
 
-from ..auth import current_caller, optional_caller
+from ..auth import current_caller, optional_caller, path_user
 from ..errors import Forbidden
-from ..runtime import runtime
-from ..services.users import get_user
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,7 +28,7 @@ def own_or_admin(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         caller = current_caller()
         target = caller.user if caller.user.id == user_id else None
         if target is None:
-            target = await get_user(runtime().db, user_id)
+            target = await path_user(user_id)
             if not caller.is_admin:
                 raise Forbidden("You may only change your own account")
         g.target_role = target.role

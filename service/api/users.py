@@ -9,7 +9,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from werkzeug.datastructures import Headers
 
 from .. import openapi
-from ..auth import current_caller, login_optional, login_required
+from ..auth import current_caller, login_optional, login_required, path_user
 from ..conditional import etag_of, if_match, not_modified
 from ..pagination import link_header, page_count
 from ..responses import meta
@@ -102,7 +102,7 @@ async def list_users(query_args: UserListQuery) -> tuple[UserListEnvelope, int, 
 @login_required
 async def get_user(user_id: int) -> tuple[UserEnvelope, int, Headers] | Response:
     """Read a user."""
-    user = await users.get_user(runtime().db, user_id)
+    user = await path_user(user_id)
     etag = etag_of(user)
     if not_modified(etag):
         return Response(status=304, headers={"ETag": etag})
