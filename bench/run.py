@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--users", type=int, default=1000, help="users seeded (default 1000)")
     parser.add_argument(
         "--worker-class",
-        default="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        default="asyncio",
         choices=("asyncio", "uvloop"),
         help="hypercorn worker class for every server (default: as `roster serve`)",
     )
