@@ -19,8 +19,8 @@ def link_header(path: str, args: MultiDict[str, str], page: int, pages: int) -> 
         relations["prev"] = min(page - 1, last)
     if page < last:
         relations["next"] = page + 1
-    kept = [(key, value) for key, value in args.items(multi=True) if key != "page"]
+    kept = urlencode([(key, value) for key, value in args.items(multi=True) if key != "page"])
+    rest = f"&{kept}" if kept else ""
     return ", ".join(
-        f'<{path}?{urlencode([("page", str(number)), *kept])}>; rel="{rel}"'
-        for rel, number in relations.items()
+        f'<{path}?page={number}{rest}>; rel="{rel}"' for rel, number in relations.items()
     )

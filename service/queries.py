@@ -6,17 +6,19 @@ whole in one step: on a SQLite reader thread, or through `run_sync` on PostgreSQ
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, Table, bindparam, func, or_, select
 from sqlalchemy.engine import Connection
 
 from .models import Token, User
 from .schemas import UserListQuery, UserOut
 
-users = User.__table__.c
+USERS = cast(Table, User.__table__)
+users = USERS.c
 tokens = Token.__table__.c
 USER_COLUMNS = (users.id, users.name, users.email, users.role, users.created_at, users.updated_at)
 
@@ -94,31 +96,63 @@ def user_by_id(conn: Connection, user_id: int) -> UserOut | None:
 
 
 def users_page(conn: Connection, query: UserListQuery) -> tuple[list[UserOut], int]:
-    total = conn.execute(
-        _filtered(select(func.count()).select_from(User.__table__), query)
-    ).scalar_one()
+    """A page and the total, in one statement (`count(*) OVER ()`) unless the page is empty."""
+    shape = _PageShape(query.sort, bool(query.q), query.role is not None)
+    params: dict[str, Any] = {"role": query.role, "pattern": _contains(query.q or "")}
     offset = (query.page - 1) * query.per_page
-    if offset >= total:  # past the end; also keeps huge page numbers out of SQL
-        return [], total
-    column = users[query.sort.lstrip("-")]
-    order = column.desc() if query.sort.startswith("-") else column.asc()
-    page = (
-        _filtered(select(*USER_COLUMNS), query)
-        .order_by(order, users.id.asc())
-        .limit(query.per_page)
-        .offset(offset)
-    )
-    return [user_out(row) for row in conn.execute(page)], total
+    if offset < _SQL_INT_LIMIT:
+        page = _page_statement(shape)
+        rows = conn.execute(page, {**params, "limit": query.per_page, "offset": offset}).all()
+        if rows:
+            return [user_out(row) for row in rows], rows[0].total
+    total: int = conn.execute(_count_statement(shape), params).scalar_one()
+    return [], total
 
 
-def _filtered(statement: Select[Any], query: UserListQuery) -> Select[Any]:
-    if query.q:
+_SQL_INT_LIMIT = 2**62  # an OFFSET past this is past any table's end, and past SQL's integers
+
+
+@dataclass(frozen=True)
+class _PageShape:
+    sort: str
+    searching: bool
+    by_role: bool
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with `%`, `_` and the escape taken literally."""
+    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+def _filtered(statement: Select[Any], shape: _PageShape) -> Select[Any]:
+    if shape.searching:
+        pattern = func.lower(bindparam("pattern"))
         statement = statement.where(
             or_(
-                users.name.icontains(query.q, autoescape=True),
-                users.email.icontains(query.q, autoescape=True),
+                func.lower(users.name).like(pattern, escape="/"),
+                func.lower(users.email).like(pattern, escape="/"),
             )
         )
-    if query.role:
-        statement = statement.where(users.role == query.role)
+    if shape.by_role:
+        statement = statement.where(users.role == bindparam("role"))
     return statement
+
+
+@functools.cache
+def _page_statement(shape: _PageShape) -> Select[Any]:
+    """Built once per shape: per request only the parameters change."""
+    column = users[shape.sort.lstrip("-")]
+    order = column.desc() if shape.sort.startswith("-") else column.asc()
+    columns = (*USER_COLUMNS, func.count().over().label("total"))
+    return (
+        _filtered(select(*columns), shape)
+        .order_by(order, users.id.asc())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+@functools.cache
+def _count_statement(shape: _PageShape) -> Select[Any]:
+    return _filtered(select(func.count()).select_from(User.__table__), shape)

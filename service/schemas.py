@@ -21,9 +21,9 @@ OMITTED: Any = None
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds: 2026-11-23T20:21:22.850935Z."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not None:  # naive values from the database are already UTC
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"  # isoformat: C, unlike strftime
 
 
 def _reject_control_characters(value: str) -> None:

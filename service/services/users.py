@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,10 +20,11 @@ from ..db import Database
 from ..errors import Conflict, NotFound
 from ..models import Token, User
 from ..passwords import Passwords
-from ..queries import user_by_id, user_out, users_page
+from ..queries import USER_BY_ID, USERS, user_by_id, user_out, users_page
 from ..schemas import Role, UserListQuery, UserOut
 
 ALREADY_REGISTERED = {"email": "Already registered"}
+LOCKED_USER_BY_ID = USER_BY_ID.with_for_update()
 Precondition = Callable[[UserOut], None]
 
 
@@ -97,22 +99,29 @@ def _update_user(
     precondition: Precondition,
     keep_token_id: int | None,
 ) -> UserOut:
-    user = _locked_user(session, user_id)
-    precondition(user_out(user))
-    changed = {key: value for key, value in changes.items() if getattr(user, key) != value}
-    if not changed and password_hash is None:
+    """Core statements on the session's connection, not the ORM: one locked read, one UPDATE
+    (a hot path)."""
+    connection = session.connection()
+    row = connection.execute(LOCKED_USER_BY_ID, {"user_id": user_id}).first()
+    if row is None:
+        raise NotFound("User not found")
+    precondition(user_out(row))
+    values = {key: value for key, value in changes.items() if getattr(row, key) != value}
+    if not values and password_hash is None:
         session.commit()
-        return user_out(user)
+        return user_out(row)
+    values["updated_at"] = datetime.now(UTC)
     if password_hash is not None:
-        # Before the new values are set: this statement autoflushes pending changes, and a
-        # duplicate email must surface in the commit below (409), not here.
+        values["password_hash"] = password_hash
         _revoke_tokens(session, user_id, keep_token_id)
-        user.password_hash = password_hash
-    for key, value in changed.items():
-        setattr(user, key, value)
-    user.updated_at = datetime.now(UTC)
-    _commit_unique_email(session)
-    return user_out(user)
+    try:
+        connection.execute(update(USERS).where(USERS.c.id == user_id).values(**values))
+    except IntegrityError as error:
+        session.rollback()
+        _raise_if_email_taken(error)
+        raise
+    session.commit()
+    return user_out(SimpleNamespace(**{**row._mapping, **values}))
 
 
 def _delete_user(session: Session, user_id: int, precondition: Precondition) -> None:
@@ -149,6 +158,10 @@ def _commit_unique_email(session: Session) -> None:
         session.commit()
     except IntegrityError as error:
         session.rollback()
-        if "email" in str(error.orig).lower():
-            raise Conflict("Email already registered", details=ALREADY_REGISTERED) from None
+        _raise_if_email_taken(error)
         raise
+
+
+def _raise_if_email_taken(error: IntegrityError) -> None:
+    if "email" in str(error.orig).lower():
+        raise Conflict("Email already registered", details=ALREADY_REGISTERED) from None
