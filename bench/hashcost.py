@@ -24,16 +24,17 @@ SAMPLES = 9
 
 def hash_workers(config: PasswordHashing) -> int:
     """The hashing threads the service starts: asked of service.passwords.Passwords itself,
-    else its documented rule (0 means one per CPU; os.cpu_count ignores affinity)."""
+    else its documented rule (0 means one per core this process may run on)."""
     try:
         passwords = Passwords(config)
     except Exception:  # the service changed its constructor: fall back on the rule
-        return config.workers or os.cpu_count() or 1
+        return config.workers or len(os.sched_getaffinity(0)) or 1
     try:
         workers = getattr(passwords, "workers", None)
     finally:
         passwords.close()
-    return workers if isinstance(workers, int) else (config.workers or os.cpu_count() or 1)
+    fallback = config.workers or len(os.sched_getaffinity(0)) or 1
+    return workers if isinstance(workers, int) else fallback
 
 
 def measure(samples: int = SAMPLES) -> dict[str, Any]:

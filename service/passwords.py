@@ -31,7 +31,7 @@ class Passwords:
             parallelism=config.parallelism,
             type=Type.ID,
         )
-        self.workers = config.workers or os.cpu_count() or 1
+        self.workers = config.workers or _usable_cores()
         self._executor = ThreadPoolExecutor(
             self.workers,
             thread_name_prefix="argon2",
@@ -76,3 +76,10 @@ def _lower_priority(niceness: int) -> None:
     if niceness > 0 and hasattr(os, "setpriority"):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(niceness, 19))
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (fewer than the machine's when pinned or in a container)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1

@@ -96,20 +96,17 @@ def user_by_id(conn: Connection, user_id: int) -> UserOut | None:
 
 
 def users_page(conn: Connection, query: UserListQuery) -> tuple[list[UserOut], int]:
-    """A page and the total, in one statement (`count(*) OVER ()`) unless the page is empty."""
+    """A page and the total. (Not one statement with `count(*) OVER ()`: that makes SQLite
+    sort every matching row before the LIMIT; measured at half the throughput.)"""
     shape = _PageShape(query.sort, bool(query.q), query.role is not None)
     params: dict[str, Any] = {"role": query.role, "pattern": _contains(query.q or "")}
-    offset = (query.page - 1) * query.per_page
-    if offset < _SQL_INT_LIMIT:
-        page = _page_statement(shape)
-        rows = conn.execute(page, {**params, "limit": query.per_page, "offset": offset}).all()
-        if rows:
-            return [user_out(row) for row in rows], rows[0].total
     total: int = conn.execute(_count_statement(shape), params).scalar_one()
-    return [], total
-
-
-_SQL_INT_LIMIT = 2**62  # an OFFSET past this is past any table's end, and past SQL's integers
+    offset = (query.page - 1) * query.per_page
+    if offset >= total:  # past the end; also keeps huge page numbers out of SQL
+        return [], total
+    page = _page_statement(shape)
+    rows = conn.execute(page, {**params, "limit": query.per_page, "offset": offset})
+    return [user_out(row) for row in rows], total
 
 
 @dataclass(frozen=True)
@@ -144,9 +141,8 @@ def _page_statement(shape: _PageShape) -> Select[Any]:
     """Built once per shape: per request only the parameters change."""
     column = users[shape.sort.lstrip("-")]
     order = column.desc() if shape.sort.startswith("-") else column.asc()
-    columns = (*USER_COLUMNS, func.count().over().label("total"))
     return (
-        _filtered(select(*columns), shape)
+        _filtered(select(*USER_COLUMNS), shape)
         .order_by(order, users.id.asc())
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))

@@ -43,7 +43,7 @@ class PasswordHashing:
     memory_kib: int = 19 * 1024
     time_cost: int = 2
     parallelism: int = 1
-    workers: int = 0  # threads hashing at once; 0 means one per CPU core
+    workers: int = 0  # threads hashing at once; 0: one per CPU core this process may use
     niceness: int = 10  # CPU priority of those threads (0-19): request handling comes first
 
 
