@@ -14,6 +14,7 @@ from .request_ids import HEADER, assign_request_id
 
 access_log = logging.getLogger("roster.access")
 BODILESS = frozenset({204, 304})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CORS_ALLOW_HEADERS = (
     "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-ID"
 )
@@ -31,13 +32,20 @@ async def start_request() -> Response | None:
     assign_request_id()
     g.started = time.perf_counter()
     # Whatever the method: a body over MAX_CONTENT_LENGTH → 413, before anything else.
-    await request.get_data()
+    if request.method in BODY_METHODS or _has_body():
+        await request.get_data()
     routing = request.routing_exception
     if isinstance(routing, MethodNotAllowed) and not _route_matches(routing.valid_methods or ()):
         request.routing_exception = routing = NotFound()
     if request.method == "OPTIONS" and isinstance(routing, MethodNotAllowed):
         return _options(routing)
     return None
+
+
+def _has_body() -> bool:
+    """HTTP/1.1 announces a body with Content-Length or Transfer-Encoding (RFC 9112)."""
+    headers = request.headers
+    return "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"
 
 
 def _route_matches(methods: Iterable[str]) -> bool:

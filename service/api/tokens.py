@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quart import Blueprint
-from quart_schema import validate_request, validate_response
+from quart_schema import validate_response
 from werkzeug.datastructures import Headers
 
 from .. import openapi
@@ -13,6 +13,7 @@ from ..responses import meta
 from ..runtime import runtime
 from ..schemas import TokenCreate, TokenEnvelope, UserEnvelope
 from ..services import tokens
+from .validation import validate_body
 
 blueprint = Blueprint("tokens", __name__)
 
@@ -22,7 +23,7 @@ blueprint = Blueprint("tokens", __name__)
 @openapi.response(201, "A new bearer token", "Cache-Control")
 @openapi.response(429, "", "Retry-After")
 @validate_response(TokenEnvelope, 201)
-@validate_request(TokenCreate)
+@validate_body(TokenCreate)
 async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
     """Log in: exchange an email and password for a bearer token.
 

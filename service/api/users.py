@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Blueprint, Response, request
-from quart_schema import validate_querystring, validate_request, validate_response
+from quart_schema import validate_response
 from werkzeug.datastructures import Headers
 
 from .. import openapi
@@ -28,6 +28,7 @@ from ..schemas import (
 from ..services import users
 from .guards import own_or_admin, role_needs_admin
 from .idempotency import idempotent
+from .validation import validate_body, validate_query
 
 # Handlers return werkzeug `Headers`, not dicts: quart-schema would build a pydantic TypeAdapter
 # to dump a dict of headers on every response.
@@ -49,7 +50,7 @@ def user_response(user: UserOut, status: int = 200) -> tuple[UserEnvelope, int, 
 @login_optional
 @idempotent
 @role_needs_admin
-@validate_request(UserCreate)
+@validate_body(UserCreate)
 async def create_user(data: UserCreate) -> tuple[UserEnvelope, int, Headers]:
     """Register a user.
 
@@ -77,7 +78,7 @@ async def create_user(data: UserCreate) -> tuple[UserEnvelope, int, Headers]:
 @openapi.response(200, "A page of users", "Link")
 @validate_response(UserListEnvelope)
 @login_required
-@validate_querystring(UserListQuery)
+@validate_query(UserListQuery)
 async def list_users(query_args: UserListQuery) -> tuple[UserListEnvelope, int, Headers]:
     """List users, a page at a time."""
     found, total = await users.list_users(runtime().db, query_args)
@@ -116,7 +117,7 @@ async def get_user(user_id: int) -> tuple[UserEnvelope, int, Headers] | Response
 @login_required
 @own_or_admin
 @role_needs_admin
-@validate_request(UserReplace)
+@validate_body(UserReplace)
 async def replace_user(user_id: int, data: UserReplace) -> tuple[UserEnvelope, int, Headers]:
     """Replace a user's writable fields.
 
@@ -132,7 +133,7 @@ async def replace_user(user_id: int, data: UserReplace) -> tuple[UserEnvelope, i
 @login_required
 @own_or_admin
 @role_needs_admin
-@validate_request(UserPatch)
+@validate_body(UserPatch)
 async def update_user(user_id: int, data: UserPatch) -> tuple[UserEnvelope, int, Headers]:
     """Change some of a user's fields."""
     return await _update(user_id, data.model_dump(include=WRITABLE, exclude_unset=True))
