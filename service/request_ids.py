@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import random
 import re
-import secrets
 
 from quart import g, has_request_context, request
 
@@ -15,10 +15,18 @@ _current: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", def
 
 def assign_request_id() -> str:
     supplied = request.headers.get(HEADER, "")
-    request_id = supplied if _VALID.fullmatch(supplied) else secrets.token_hex(16)
+    request_id = supplied if _VALID.fullmatch(supplied) else _new_request_id()
     g.request_id = request_id
     _current.set(request_id)
     return request_id
+
+
+def _new_request_id() -> str:
+    """32 hex characters from Python's PRNG: seeded from the OS per process (and again after a
+    fork), so ids stay unique across workers. Not `secrets`: `os.urandom` is a syscall that lets
+    go of the GIL, and under load the event loop then waits for a database thread to hand it back.
+    A request id is an identifier, not a secret."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def current_request_id() -> str:
