@@ -73,9 +73,14 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, immediate: bool = Fa
         # SQLite's own lower() folds ASCII only; case-insensitive search needs Unicode.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On a DBAPI cursor: `exec_driver_sql` costs more than the statement itself.
+        cursor = connection.connection.cursor()
+        cursor.execute(begin)
+        cursor.close()
 
 
 def _lower(value: object) -> object:
