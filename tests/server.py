@@ -64,6 +64,16 @@ class Server:
         """Everything hypercorn and the app wrote to stderr so far."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    async def logged(self, text: str, seconds: float = 5.0) -> bool:
+        """Whether `text` shows up in the log within `seconds`: log lines reach the file from
+        a logging thread, possibly after the client already has its response."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while text not in self.log():
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
     def terminate(self) -> None:
         """SIGTERM to the hypercorn parent only: it tells its workers to shut down gracefully."""
         if self.process.poll() is None:

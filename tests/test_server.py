@@ -67,7 +67,7 @@ async def check_health_and_readiness(server: Server, http: httpx.AsyncClient) ->
     assert body["data"]["status"] == "ok"
     assert ready.headers["X-Request-ID"] == "probe-1.ready_A"
     # The request's log line (the server's stderr) carries its id.
-    assert "[probe-1.ready_A]" in server.log()
+    assert await server.logged("[probe-1.ready_A]")
 
 
 # --- what a client sees on the wire --------------------------------------------------------
