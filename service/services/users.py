@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from ..db import Database
 from ..errors import Conflict, NotFound
 from ..models import Token, User
 from ..passwords import Passwords
-from ..queries import USER_BY_ID, USERS, user_by_id, user_out, users_page
+from ..queries import USER_BY_ID, update_user_statement, user_by_id, user_out, users_page
 from ..schemas import Role, UserListQuery, UserOut
 
 ALREADY_REGISTERED = {"email": "Already registered"}
@@ -114,8 +114,10 @@ def _update_user(
     if password_hash is not None:
         values["password_hash"] = password_hash
         _revoke_tokens(session, user_id, keep_token_id)
+    parameters = {f"b_{column}": value for column, value in values.items()}
+    statement = update_user_statement(tuple(sorted(values)))
     try:
-        connection.execute(update(USERS).where(USERS.c.id == user_id).values(**values))
+        connection.execute(statement, {**parameters, "b_id": user_id})
     except IntegrityError as error:
         session.rollback()
         _raise_if_email_taken(error)
