@@ -21,8 +21,6 @@ USERS = cast(Table, User.__table__)
 users = USERS.c
 tokens = Token.__table__.c
 USER_COLUMNS = (users.id, users.name, users.email, users.role, users.created_at, users.updated_at)
-
-
 USER_FIELDS = tuple(column.name for column in USER_COLUMNS)
 
 
