@@ -7,7 +7,8 @@ transactions themselves are plain functions of a `Session` that commit explicitl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -87,7 +88,8 @@ def _insert_user(
         updated_at=now,
     )
     session.add(user)
-    _commit_unique_email(session)
+    with _email_must_be_unique(session):
+        session.commit()
     return user_out(user)
 
 
@@ -116,12 +118,8 @@ def _update_user(
         _revoke_tokens(session, user_id, keep_token_id)
     parameters = {f"b_{column}": value for column, value in values.items()}
     statement = update_user_statement(tuple(sorted(values)))
-    try:
+    with _email_must_be_unique(session):
         connection.execute(statement, {**parameters, "b_id": user_id})
-    except IntegrityError as error:
-        session.rollback()
-        _raise_if_email_taken(error)
-        raise
     session.commit()
     return user_out(SimpleNamespace(**{**row._mapping, **values}))
 
@@ -155,15 +153,13 @@ def _revoke_tokens(session: Session, user_id: int, keep_token_id: int | None) ->
     session.execute(statement)
 
 
-def _commit_unique_email(session: Session) -> None:
+@contextmanager
+def _email_must_be_unique(session: Session) -> Iterator[None]:
+    """A unique-email violation inside the block is rolled back and becomes 409."""
     try:
-        session.commit()
+        yield
     except IntegrityError as error:
         session.rollback()
-        _raise_if_email_taken(error)
+        if "email" in str(error.orig).lower():
+            raise Conflict("Email already registered", details=ALREADY_REGISTERED) from None
         raise
-
-
-def _raise_if_email_taken(error: IntegrityError) -> None:
-    if "email" in str(error.orig).lower():
-        raise Conflict("Email already registered", details=ALREADY_REGISTERED) from None
