@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-postgres bench clean
+.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-postgres dist bench clean
 
 install: $(STAMP)
 
@@ -37,10 +37,15 @@ pytest-sqlite: $(STAMP)
 pytest-postgres: $(STAMP)
 	ROSTER_TEST_DATABASE=postgresql ROSTER_TEST_POSTGRES_URL=$(PG_TEST_URL) $(BIN)/python -m pytest
 
+# The sdist and the wheel built from it, as operators install them (tests/test_packaging.py).
+dist: $(STAMP)
+	$(BIN)/python -m build --outdir dist .
+
 # `make bench BENCH_ARGS=--quick` for a short smoke run; see bench/README.md.
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache roster.db roster.db-wal roster.db-shm
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
+	rm -f roster.db roster.db-wal roster.db-shm

@@ -75,8 +75,25 @@ async def database_url(template: Template, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, password_hashing=FAST_HASHING)
+def empty_database_url(template: Template, tmp_path: Path) -> Iterator[str]:
+    """A database of the backend under test that no migration has touched, for this test."""
+    if template.path is None:
+        url = pg.create_database()
+        try:
+            yield url
+        finally:
+            pg.drop_database(url)
+        return
+    yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        password_hashing=FAST_HASHING,
+        metrics_dir=str(tmp_path / "metrics"),
+    )
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -117,6 +117,49 @@ def fresh_database_url(template: TemplateLike, directory: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+Launcher = Callable[[int, int], list[str]]  # (port, workers) -> the command line
+
+
+def hypercorn(python: str = sys.executable, worker_class: str = "asyncio") -> Launcher:
+    """`python -m hypercorn service.asgi:app`, as the README's deployment runs it."""
+
+    def command(port: int, workers: int) -> list[str]:
+        return [
+            python,
+            "-m",
+            "hypercorn",
+            "service.asgi:app",
+            "--bind",
+            f"{HOST}:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            worker_class,
+            "--backlog",
+            "2048",
+        ]
+
+    return command
+
+
+def roster_serve(roster: str | Path = Path(sys.executable).parent / "roster") -> Launcher:
+    """`roster serve`: migrates, then serves with Roster's production settings."""
+
+    def command(port: int, workers: int) -> list[str]:
+        return [
+            str(roster),
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+
+    return command
+
+
 @contextlib.contextmanager
 def run_server(
     database_url: str,
@@ -124,11 +167,13 @@ def run_server(
     workers: int = 1,
     env: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
-    worker_class: str = "asyncio",
+    launcher: Launcher | None = None,
+    cwd: Path = REPOSITORY,
     startup_timeout: float = STARTUP_TIMEOUT,
     shutdown_timeout: float = SHUTDOWN_TIMEOUT,
 ) -> Iterator[Server]:
-    """Serve `service.asgi:app` on a free port of 127.0.0.1 until the block ends.
+    """Serve Roster on a free port of 127.0.0.1 until the block ends: `hypercorn()` by default,
+    or `roster_serve()`, from `cwd`.
 
     `env` adds to or overrides the server's environment (e.g. heavier `ARGON2_*`, `LOG_LEVEL`).
     The block may stop the server itself (`server.terminate()`, `server.wait()`); if it did not,
@@ -144,24 +189,11 @@ def run_server(
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "hypercorn",
-        "service.asgi:app",
-        "--bind",
-        f"{HOST}:{port}",
-        "--workers",
-        str(workers),
-        "--worker-class",
-        worker_class,
-        "--backlog",
-        "2048",
-    ]
+    command = (launcher or hypercorn())(port, workers)
     with os.fdopen(handle, "wb") as log_file:
         process = subprocess.Popen(
             command,
-            cwd=REPOSITORY,
+            cwd=cwd,
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -202,6 +234,49 @@ def _stop(server: Server, timeout: float) -> None:
             server.wait(timeout)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+# --- raw HTTP/1.1, for what httpx will not send -------------------------------------------------
+
+RAW_IO_TIMEOUT = 15.0
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+
+async def read_response(reader: asyncio.StreamReader) -> RawResponse:
+    """One HTTP/1.1 response (framed by Content-Length, as hypercorn frames ours)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), RAW_IO_TIMEOUT)
+    status_line, *lines = head.decode("latin-1").split("\r\n")[:-2]
+    headers = [(key.strip(), value.strip()) for key, _, value in (h.partition(":") for h in lines)]
+    response = RawResponse(int(status_line.split(" ")[1]), headers, b"")
+    length = response.header("Content-Length")
+    if length and response.status not in (100, 204, 304):
+        response.body = await asyncio.wait_for(reader.readexactly(int(length[0])), RAW_IO_TIMEOUT)
+    return response
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError):
+        await asyncio.wait_for(writer.wait_closed(), RAW_IO_TIMEOUT)
+
+
+async def raw_exchange(server: Server, request: bytes) -> RawResponse:
+    reader, writer = await asyncio.open_connection(HOST, server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await read_response(reader)
+    finally:
+        await close(writer)
 
 
 # --- talking to it over HTTP -------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""What operators run: the wheel, built from the sdist, installed into a fresh virtualenv outside
+the repository, and started from an empty directory (docs/API.md §5)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+import service
+
+from .helpers import PASSWORD, unique_email
+from .server import FAST_HASHING_ENV, REPOSITORY, hypercorn, roster_serve, run_server
+
+pytestmark = pytest.mark.e2e
+BUILD_TIMEOUT = 300.0
+COMMAND_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Distribution:
+    sdist: Path
+    wheel: Path
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A virtualenv holding the wheel, and an empty directory to run it from."""
+
+    venv: Path
+    workdir: Path
+
+    def bin(self, name: str) -> Path:
+        return self.venv / "bin" / name
+
+    def run(self, *args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.bin("roster")), *args],
+            cwd=self.workdir,
+            env={"PATH": "/usr/bin:/bin", **FAST_HASHING_ENV, **env},
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+
+
+def _run(command: list[str], cwd: Path) -> None:
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
+    )
+    assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def distribution(tmp_path_factory: pytest.TempPathFactory) -> Distribution:
+    """`python -m build`: the sdist, then the wheel built from that sdist (as pip would)."""
+    out = tmp_path_factory.mktemp("dist")
+    _run([sys.executable, "-m", "build", "--outdir", str(out), str(REPOSITORY)], REPOSITORY)
+    (sdist,) = out.glob("roster-*.tar.gz")
+    (wheel,) = out.glob("roster-*.whl")
+    return Distribution(sdist, wheel)
+
+
+@pytest.fixture(scope="module")
+def installed(distribution: Distribution, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    root = tmp_path_factory.mktemp("operator")
+    venv, workdir = root / "venv", root / "empty"
+    workdir.mkdir()
+    _run([sys.executable, "-m", "venv", str(venv)], root)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    _run([*pip, "-c", str(REPOSITORY / "constraints.txt"), str(distribution.wheel)], root)
+    return Installed(venv, workdir)
+
+
+def test_the_sdist_and_the_wheel_carry_the_migrations(distribution: Distribution) -> None:
+    versions = sorted(path.name for path in (REPOSITORY / "alembic" / "versions").glob("*.py"))
+    assert versions
+    with tarfile.open(distribution.sdist) as sdist:
+        members = {
+            Path(name).relative_to(Path(name).parts[0]).as_posix() for name in sdist.getnames()
+        }
+    assert {"alembic.ini", "alembic/env.py", "docs/API.md"} <= members
+    assert {f"alembic/versions/{name}" for name in versions} <= members
+
+    with zipfile.ZipFile(distribution.wheel) as wheel:
+        files = set(wheel.namelist())
+    assert "service/_alembic/env.py" in files
+    assert {f"service/_alembic/versions/{name}" for name in versions} <= files
+    package = Path(service.__file__).parent
+    modules = {path.relative_to(package.parent).as_posix() for path in package.rglob("*.py")}
+    assert modules <= files, modules - files
+
+
+def test_roster_version_is_the_package_version(installed: Installed) -> None:
+    result = installed.run("--version", env={})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"roster {service.__version__}"
+
+
+def test_an_unmigrated_database_is_refused_with_what_to_do(
+    installed: Installed, empty_database_url: str
+) -> None:
+    result = installed.run(
+        "create-user", "--name", "A", "--email", unique_email(), "--password", PASSWORD,
+        env={"DATABASE_URL": empty_database_url},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("roster: ")
+    assert "roster migrate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_the_installed_package_migrates_creates_users_and_serves(
+    installed: Installed, empty_database_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": empty_database_url}
+    migrated = installed.run("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    email = unique_email("admin")
+    created = installed.run(
+        "create-user", "--name", "Admin", "--email", email, "--password", PASSWORD, "--admin",
+        env=env,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+
+    launchers = {
+        "roster serve": roster_serve(installed.bin("roster")),
+        "hypercorn --workers 2": hypercorn(str(installed.bin("python"))),
+    }
+    for name, launcher in launchers.items():
+        with run_server(
+            empty_database_url,
+            workers=2,
+            launcher=launcher,
+            cwd=installed.workdir,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""},
+            log_dir=tmp_path,
+        ) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+                ready = await http.get("/health/ready")
+                assert ready.status_code == 200, (name, ready.text)
+                body = {"name": "Wheel", "email": unique_email("wheel"), "password": PASSWORD}
+                registered = await http.post("/api/users", json=body)
+                assert registered.status_code == 201, (name, registered.text)
+                login = {"email": email, "password": PASSWORD}
+                assert (await http.post("/api/tokens", json=login)).status_code == 201, name
+        assert server.process.returncode == 0, (name, server.log())
+        assert "Traceback" not in server.log(), name
+    assert sorted(installed.workdir.iterdir()) == [], "nothing is written where it was started"
