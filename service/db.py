@@ -16,12 +16,14 @@ Every SQLite connection gets WAL, a busy timeout, foreign keys and a Unicode `lo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from contextlib import contextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import event, make_url, text
+from sqlalchemy import event, inspect, make_url, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -30,10 +32,13 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
+from .metrics import Metrics
 from .settings import Settings
+from .shutdown import WorkGate
 
 READER_THREADS = 4
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -54,7 +59,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
-        connect_args={"timeout": settings.db_connect_timeout},
+        # Every wait is bounded: connecting, and each statement (a network that drops packets
+        # would otherwise hold a request for as long as the partition lasts).
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_command_timeout,
+        },
     )
 
 
@@ -90,41 +100,84 @@ def _lower(value: object) -> object:
 class Database:
     """Runs units of work: `await db.read(fn, *args)`, `await db.write(fn, *args)`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, gate: WorkGate | None = None
+    ) -> None:
         self.engine = create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._metrics = metrics or Metrics()
+        self._gate = gate or WorkGate(settings.retry_after_seconds)
         self._readers: _SqliteThreads | None = None
         self._writer: _SqliteThreads | None = None
         if settings.is_sqlite:
             self._readers = _SqliteThreads(settings, READER_THREADS, "sqlite-read")
             self._writer = _SqliteThreads(settings, 1, "sqlite-write", immediate=True)
+            self._metrics.db_capacity("read", READER_THREADS)
+            self._metrics.db_capacity("write", 1)
+        else:
+            pooled = settings.db_pool_size + settings.db_max_overflow
+            self._metrics.db_capacity("connections", pooled)
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+    async def read(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """`fn(connection, *args)`: queries only; sees everything committed before it."""
-        if self._readers is not None:
-            return await self._readers.run(_on_connection, fn, *args)
-        async with self.engine.connect() as connection:
-            return await connection.run_sync(fn, *args)
+        self._gate.admit()
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        def unit(connection: Connection) -> T:
+            return fn(connection, *args, **kwargs)
+
+        if self._readers is not None:
+            return await self._readers.run(self._counted("read", _on_connection, unit))
+        async with self.engine.connect() as connection:
+            with self._busy("read"):
+                return await connection.run_sync(unit)
+
+    async def write(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """`fn(session, *args)` in a transaction of its own; it commits explicitly.
 
         Whatever it leaves uncommitted (an exception, say) is rolled back.
         """
-        if self._writer is not None:
-            return await self._writer.run(_in_session, fn, *args)
-        async with self.sessions() as session:
-            return await session.run_sync(fn, *args)
+        self._gate.admit()
 
-    async def ping(self) -> None:
-        async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        def unit(session: Session) -> T:
+            return fn(session, *args, **kwargs)
+
+        if self._writer is not None:
+            return await self._writer.run(self._counted("write", _in_session, unit))
+        async with self.sessions() as session:
+            with self._busy("write"):
+                return await session.run_sync(unit)
+
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None: never migrated), read the way
+        requests read, so that it also proves the path requests take answers."""
+        return await self.read(_schema_revision)
 
     async def close(self) -> None:
         for threads in (self._readers, self._writer):
             if threads is not None:
                 threads.close()
         await self.engine.dispose()
+
+    @contextmanager
+    def _busy(self, kind: str) -> Iterator[None]:
+        self._metrics.db_busy(kind, 1)
+        try:
+            yield
+        finally:
+            self._metrics.db_busy(kind, -1)
+
+    def _counted(
+        self, kind: str, runner: Callable[[Engine, Callable[[Any], T]], T], unit: Callable[[Any], T]
+    ) -> Callable[[Engine], T]:
+        def job(engine: Engine) -> T:
+            with self._busy(kind):
+                return runner(engine, unit)
+
+        return job
 
 
 class _SqliteThreads:
@@ -142,20 +195,58 @@ class _SqliteThreads:
         )
         _configure_sqlite(self.engine, settings.db_busy_timeout_ms, immediate)
 
-    async def run(self, runner: Callable[..., T], fn: Callable[..., Any], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, runner, self.engine, fn, *args)
+    async def run(self, job: Callable[[Engine], T]) -> T:
+        """`job(engine)` on one of the threads. No request context reaches it there."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job, self.engine)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.engine.dispose()
 
 
-def _on_connection(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+def _schema_revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    revision: str | None = connection.execute(
+        text("SELECT version_num FROM alembic_version")
+    ).scalar()
+    return revision
+
+
+# SQLite errors of a database that is there but cannot be used now (not a bug in a query).
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database", "disk i/o error")
+# PostgreSQL SQLSTATE classes and codes of a server that cannot serve: connection exceptions,
+# too many connections, shutting down or starting up.
+_PG_UNAVAILABLE_CLASSES = ("08", "53")
+_PG_UNAVAILABLE_CODES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached or used right now (a 503), rather
+    than that a statement is wrong (a 500)."""
+    if isinstance(error, TimeoutError | sa_exc.TimeoutError | OSError | sa_exc.DisconnectionError):
+        return True
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, sa_exc.InterfaceError):
+        return True
+    cause = error.orig
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(
+        getattr(cause, "__cause__", None), "sqlstate", None
+    )
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _PG_UNAVAILABLE_CLASSES or sqlstate in _PG_UNAVAILABLE_CODES
+    if isinstance(error, sa_exc.OperationalError):
+        message = str(cause).lower()
+        return any(reason in message for reason in _SQLITE_UNAVAILABLE)
+    return False
+
+
+def _on_connection(engine: Engine, unit: Callable[[Connection], T]) -> T:
     with engine.connect() as connection:
-        return fn(connection, *args)
+        return unit(connection)
 
 
-def _in_session(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+def _in_session(engine: Engine, unit: Callable[[Session], T]) -> T:
     with Session(engine, expire_on_commit=False) as session:
-        return fn(session, *args)
+        return unit(session)

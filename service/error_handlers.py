@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -11,10 +10,10 @@ from pydantic import ValidationError
 from quart import Quart, Response, current_app
 from quart_schema import RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError, RequestHeadersValidationError
-from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from . import errors
+from .db import is_unavailable
 from .responses import error_payload
 
 logger = logging.getLogger("roster.errors")
@@ -23,23 +22,18 @@ _HTTP_ERRORS: dict[int, type[errors.ApiError]] = {
     400: errors.BadRequest,
     404: errors.NotFound,
     405: errors.MethodNotAllowed,
+    408: errors.RequestTimeout,
     413: errors.PayloadTooLarge,
 }
+UNKNOWN_FIELD = "Unknown field"
+MAX_DETAILS = 20  # an error lists this many problems at most, however many the input has
 _MESSAGES = {
     "missing": "Field required",
-    "extra_forbidden": "Unknown field",
+    "extra_forbidden": UNKNOWN_FIELD,
     "model_type": "Must be a JSON object",
     "model_attributes_type": "Must be a JSON object",
     "dict_type": "Must be a JSON object",
 }
-_DATABASE_DOWN = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.DisconnectionError,
-    sa_exc.TimeoutError,
-    OSError,
-    asyncio.TimeoutError,
-)
 
 
 def register_error_handlers(app: Quart) -> None:
@@ -69,18 +63,19 @@ def to_api_error(error: Exception) -> errors.ApiError:
         return _from_validation(error)
     if isinstance(error, HTTPException):
         return _from_http(error)
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-        return service_unavailable()
-    if isinstance(error, _DATABASE_DOWN):
+    if is_unavailable(error):  # only a database that cannot be reached; other errors are bugs
         return service_unavailable()
     return errors.ApiError()
 
 
-def service_unavailable() -> errors.ServiceUnavailable:
-    """503 with Retry-After: the database cannot be reached."""
+def service_unavailable(
+    message: str | None = None, details: Mapping[str, str] | None = None
+) -> errors.ServiceUnavailable:
+    """503 with Retry-After: the database cannot be reached, or is not ready."""
     seconds = str(current_app.config["ROSTER_RETRY_AFTER"])
     return errors.ServiceUnavailable(
-        details={"Retry-After": f"Retry in {seconds} seconds"},
+        message,
+        details={**(details or {}), "Retry-After": f"Retry in {seconds} seconds"},
         headers={"Retry-After": seconds},
     )
 
@@ -123,7 +118,18 @@ def _details(cause: Exception, root: str, header_names: bool = False) -> Mapping
         if header_names:
             location = "-".join(word.capitalize() for word in location.split("_"))
         details.setdefault(location, _message(item))
-    return details
+    return capped(details, root)
+
+
+def capped(details: dict[str, str], root: str, total: int | None = None) -> dict[str, str]:
+    """At most MAX_DETAILS entries (of `total` problems), the last one, under `root`, saying how
+    many more there were."""
+    total = len(details) if total is None else total
+    if total <= MAX_DETAILS:
+        return details
+    kept = dict(list(details.items())[: MAX_DETAILS - 1])
+    kept[root] = f"{total - len(kept)} more problems not listed"
+    return kept
 
 
 def _message(item: Any) -> str:

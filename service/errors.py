@@ -42,6 +42,10 @@ class MethodNotAllowed(ApiError):
     status, code, message = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
 
 
+class RequestTimeout(ApiError):
+    status, code, message = 408, "REQUEST_TIMEOUT", "The request body did not arrive in time"
+
+
 class Conflict(ApiError):
     status, code, message = 409, "CONFLICT", "Conflict"
 

@@ -1,7 +1,9 @@
 """The database goes away and comes back under a running server (PostgreSQL).
 
 A TCP proxy stands between hypercorn and PostgreSQL: cutting it drops every connection and
-refuses new ones, as a stopped or unreachable server would.
+refuses new ones, as a stopped or unreachable server would; black-holing it keeps every
+connection open and accepts new ones but forwards nothing, as a network that drops packets
+would.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class CuttableProxy:
         self._target = (target_host, target_port)
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
+        self.holding = False  # black-holed: nothing is forwarded either way
 
     async def restore(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -47,7 +50,14 @@ class CuttableProxy:
             writer.transport.abort()
         self._links.clear()
 
+    def black_hole(self, holding: bool = True) -> None:
+        self.holding = holding
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while self.holding:  # a new connection is accepted, and then nothing answers
+            if not await reader.read(65536):
+                writer.transport.abort()
+                return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -61,6 +71,8 @@ class CuttableProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                if self.holding:
+                    continue  # dropped on the floor
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
@@ -86,7 +98,12 @@ def server(
     database_url: str, proxy_port: int, proxy: CuttableProxy, tmp_path: Path
 ) -> Iterator[Server]:
     through_proxy = make_url(database_url).set(host="127.0.0.1", port=proxy_port)
-    env = {"DB_CONNECT_TIMEOUT": "2", "DB_POOL_TIMEOUT": "2", "RETRY_AFTER_SECONDS": "3"}
+    env = {
+        "DB_CONNECT_TIMEOUT": "2",
+        "DB_POOL_TIMEOUT": "2",
+        "DB_COMMAND_TIMEOUT": "2",
+        "RETRY_AFTER_SECONDS": "3",
+    }
     with run_server(
         through_proxy.render_as_string(hide_password=False), env=env, log_dir=tmp_path
     ) as running:
@@ -127,4 +144,42 @@ async def test_unreachable_database_gives_503_and_the_service_recovers(
         profile = await http.get("/api/profile", headers=auth)
         assert profile.status_code == 200, profile.text
         assert profile.json()["data"]["email"] == email
+    assert "Traceback" not in server.log()
+
+
+async def test_a_network_that_drops_packets_gives_503_within_the_bounds(
+    server: Server, proxy: CuttableProxy
+) -> None:
+    """Connecting, waiting for a pooled connection and every statement are bounded: requests
+    get 503 in seconds, not after the partition (it would otherwise hold them as long as it
+    lasts)."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
+        email = (await register(http, name="Partition", email=unique_email("p")))["email"]
+        auth = bearer(await login(http, email))
+        assert (await http.get("/api/profile", headers=auth)).status_code == 200
+
+        proxy.black_hole()
+        assert (await http.get("/health")).status_code == 200
+        requests = {
+            "profile": http.get("/api/profile", headers=auth),
+            "list": http.get("/api/users", headers=auth),
+            "patch": http.patch("/api/users/1", json={"name": "X"}, headers=auth),
+            "login": http.post("/api/tokens", json={"email": email, "password": PASSWORD}),
+            "ready": http.get("/health/ready"),
+        }
+        started = asyncio.get_running_loop().time()
+        responses = await asyncio.gather(*requests.values())
+        elapsed = asyncio.get_running_loop().time() - started
+        print(f"black-holed PostgreSQL: {len(responses)} requests answered 503 in {elapsed:.1f} s")
+        for name, response in zip(requests, responses, strict=True):
+            assert response.status_code == 503, (name, response.text)
+            assert response.headers["Retry-After"] == "3", name
+            assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE", name
+
+        proxy.black_hole(False)
+        for _ in range(RECOVERY_SECONDS * 4):
+            if (await http.get("/health/ready")).status_code == 200:
+                break
+            await asyncio.sleep(0.25)
+        assert (await http.get("/api/profile", headers=auth)).status_code == 200
     assert "Traceback" not in server.log()
