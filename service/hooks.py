@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
 
 from quart import Quart, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Rule
 
+from .client_address import client_address
 from .error_handlers import allow_header
+from .metrics import UNMATCHED
 from .request_ids import HEADER, assign_request_id
+from .runtime import runtime
 
 access_log = logging.getLogger("roster.access")
+UNTIMED = frozenset({"HEAD", "OPTIONS"})
+_PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 BODILESS = frozenset({204, 304})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CORS_ALLOW_HEADERS = (
@@ -104,9 +111,45 @@ def _allowed_origin() -> str | None:
     return origin if origin.rstrip("/") in allowed else None
 
 
+def route_template(rule: Rule) -> str:
+    """`/api/users/{user_id}` for `/api/users/<int(min=1):user_id>`: a label, never a raw path."""
+    return _PARAMETER.sub(r"{\1}", rule.rule)
+
+
+def current_client_address() -> str:
+    """The client's address as docs/API.md §4 defines it, worked out once per request."""
+    address: str | None = g.get("client_address")
+    if address is None:
+        hops = runtime().settings.trusted_proxy_hops
+        forwarded = request.headers.getlist("X-Forwarded-For") if hops else ()
+        g.client_address = address = client_address(request.remote_addr, forwarded, hops)
+    return address
+
+
 def _log(response: Response) -> None:
     started: float | None = g.get("started")
-    elapsed_ms = 0.0 if started is None else (time.perf_counter() - started) * 1000
+    seconds = 0.0 if started is None else time.perf_counter() - started
+    rule = request.url_rule
+    route = UNMATCHED if rule is None else route_template(rule)
+    status = response.status_code
+    runtime().metrics.observe_request(route, request.method, status, seconds)
+    caller = g.get("caller")
+    user_id = None if caller is None else caller.user.id
+    fields = {
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 3),
+        "client_address": current_client_address(),
+        "user_id": user_id,
+    }
     access_log.info(
-        "%s %s %d %.1fms", request.method, request.path, response.status_code, elapsed_ms
+        "%s %s %d %.1fms client=%s user=%s",
+        request.method,
+        request.path,
+        status,
+        seconds * 1000,
+        fields["client_address"],
+        "-" if user_id is None else user_id,
+        extra={"access": fields},
     )

@@ -1,17 +1,25 @@
 """Logging: every line a request produces carries its request id, and none is written on the
-event loop: records are queued, then formatted and written by one listener thread."""
+event loop: records are queued, then formatted and written by one listener thread.
+
+`LOG_FORMAT=text` (default) or `json` (one object per line, docs/API.md §4). Roster logs
+what it chooses, field by field: never a token, a password or an `Authorization` header.
+"""
 
 from __future__ import annotations
 
 import atexit
 import logging
 import queue
+from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
+from typing import Any
+
+import orjson
 
 from .request_ids import request_id_for_logs
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s pid=%(process)d [%(request_id)s] %(message)s"
-LOGGERS = ("roster", "quart.app", "quart.serving")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s pid=%(process)d [%(request_id)s] %(message)s"
+LOGGERS = ("roster", "quart.app", "quart.serving", "hypercorn.error", "alembic")
 
 _records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
 _listener: QueueListener | None = None
@@ -25,15 +33,36 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, pid, message, request_id, and the
+    access line's fields (method, path, status, duration_ms, client_address, user_id)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="microseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        line.update(getattr(record, "access", {}))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
 class _Enqueue(QueueHandler):
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record  # formatted by the listener thread, off the event loop
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str = "text") -> None:
     global _listener
     output = logging.StreamHandler()
-    output.setFormatter(logging.Formatter(FORMAT))
+    output.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     if _listener is not None:
         _listener.stop()
     _listener = QueueListener(_records, output)

@@ -40,12 +40,15 @@ def errors(*statuses: int) -> Callable[[F], F]:
     return decorator
 
 
-def response(status: int, description: str, *headers: str) -> Callable[[F], F]:
-    """Document a bodiless response, or headers on a documented one."""
+def response(
+    status: int, description: str, *headers: str, text: str | None = None
+) -> Callable[[F], F]:
+    """Document a bodiless response, headers on a documented one, or a `text` body of that
+    media type."""
 
     def decorator(func: F) -> F:
         extra: dict[int, dict[str, Any]] = dict(getattr(func, _EXTRA, {}))
-        extra[status] = {"description": description, "headers": headers}
+        extra[status] = {"description": description, "headers": headers, "text": text}
         setattr(func, _EXTRA, extra)
         return func
 
@@ -80,6 +83,8 @@ def _responses(
         target = responses.setdefault(status, {"description": spec["description"]})
         target["description"] = target.get("description") or spec["description"]
         target["headers"] = {name: dict(_STRING) for name in spec["headers"]}
+        if spec.get("text"):
+            target["content"] = {spec["text"]: dict(_STRING)}
     for status, target in responses.items():
         if status in (429, 503):
             target.setdefault("headers", {})["Retry-After"] = dict(_STRING)

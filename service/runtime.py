@@ -1,4 +1,4 @@
-"""What a serving app holds while it runs: settings, the database, the password hasher."""
+"""What a serving app holds while it runs: settings, metrics, the database, the hasher."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import contextlib
 from dataclasses import dataclass
 
 from quart import current_app
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .db import Database
 from .maintenance import purge_forever
+from .metrics import Metrics, PrometheusMetrics, metrics_directory
 from .passwords import Passwords
 from .settings import Settings
+from .shutdown import WorkGate
 
 EXTENSION = "roster"
 
@@ -20,30 +21,35 @@ EXTENSION = "roster"
 @dataclass
 class Runtime:
     settings: Settings
+    metrics: Metrics
+    gate: WorkGate
     db: Database
     passwords: Passwords
     housekeeping: asyncio.Task[None]
 
     @classmethod
-    def start(cls, settings: Settings) -> Runtime:
+    async def start(cls, settings: Settings) -> Runtime:
         """Called once the event loop runs (before serving): nothing here connects yet."""
-        db = Database(settings)
+        metrics: Metrics = Metrics()
+        if settings.metrics_enabled:
+            metrics = PrometheusMetrics(metrics_directory(settings.metrics_dir))
+        gate = WorkGate(settings.retry_after_seconds)
+        db = Database(settings, metrics, gate)
+        passwords = Passwords(settings.password_hashing, metrics, gate)
+        await passwords.start()
         return cls(
             settings=settings,
+            metrics=metrics,
+            gate=gate,
             db=db,
-            passwords=Passwords(settings.password_hashing),
+            passwords=passwords,
             housekeeping=asyncio.create_task(purge_forever(db, settings)),
         )
 
-    @property
-    def engine(self) -> AsyncEngine:
-        """The async engine, for tools and tests that inspect the database directly."""
-        return self.db.engine
-
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]:
-        """Async sessions on the database, for tools and tests that inspect it directly."""
-        return self.db.sessions
+    def drain(self, seconds: float) -> None:
+        """Shutdown has begun: requests that have not begun work by `seconds` from now get
+        503; the rest finish."""
+        asyncio.get_running_loop().call_later(seconds, self.gate.close)
 
     async def stop(self) -> None:
         self.housekeeping.cancel()
@@ -51,6 +57,7 @@ class Runtime:
             await self.housekeeping
         await self.db.close()
         self.passwords.close()
+        self.metrics.close()
 
 
 def runtime() -> Runtime:

@@ -7,9 +7,11 @@ response's status code, content type, headers and body conform to what /openapi.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,16 +98,23 @@ async def _create_admin(server: Server, email: str) -> None:
         await db.close()
 
 
-def served_document() -> dict[str, Any]:
+def served_document(directory: Path) -> dict[str, Any]:
     """The app's /openapi.json, fetched in-process (it needs no database) at collection time.
 
     schemathesis' lazy `from_fixture` loader does not work with this pytest; the test below
     checks that the live server serves exactly this document.
     """
-    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", log_level="WARNING"))
+    app = create_app(
+        Settings(
+            database_url=f"sqlite+aiosqlite:///{directory / 'roster.db'}",
+            log_level="WARNING",
+            metrics_dir=str(directory / "metrics"),
+        )
+    )
 
     async def fetch() -> dict[str, Any]:
-        response = await app.test_client().get("/openapi.json")
+        async with app.test_app():
+            response = await app.test_client().get("/openapi.json")
         assert response.status_code == 200
         document: dict[str, Any] = await response.get_json()
         return document
@@ -113,7 +122,8 @@ def served_document() -> dict[str, Any]:
     return asyncio.run(fetch())
 
 
-DOCUMENT = served_document()
+with tempfile.TemporaryDirectory() as _directory:
+    DOCUMENT = served_document(Path(_directory))
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 

@@ -9,6 +9,7 @@ from werkzeug.datastructures import Headers
 from .. import openapi
 from ..auth import current_caller, login_required
 from ..conditional import etag_of
+from ..errors import RateLimited, Unauthorized
 from ..responses import meta
 from ..runtime import runtime
 from ..schemas import TokenCreate, TokenEnvelope, UserEnvelope
@@ -30,14 +31,23 @@ async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
     More than `LOGIN_RATE_LIMIT` attempts (default 10/minute) for one normalised email give
     429 `RATE_LIMITED` with `Retry-After`; every attempt counts, checked before the password.
     """
-    settings = runtime().settings
-    token = await tokens.log_in(
-        runtime().db,
-        runtime().passwords,
-        data,
-        ttl_seconds=settings.token_ttl_seconds,
-        rate_limit=settings.login_rate_limit,
-    )
+    settings, metrics = runtime().settings, runtime().metrics
+    try:
+        token = await tokens.log_in(
+            runtime().db,
+            runtime().passwords,
+            data,
+            ttl_seconds=settings.token_ttl_seconds,
+            rate_limit=settings.login_rate_limit,
+        )
+    except RateLimited:
+        metrics.login("rate_limited")
+        metrics.rate_limited("email")
+        raise
+    except Unauthorized:
+        metrics.login("invalid_credentials")
+        raise
+    metrics.login("success")
     return TokenEnvelope(data=token, meta=meta()), 201, Headers({"Cache-Control": "no-store"})
 
 

@@ -1,0 +1,30 @@
+"""The client's address (docs/API.md §4): the peer's, unless TRUSTED_PROXY_HOPS reverse proxies
+stand in front, each appending the address it received the request from to X-Forwarded-For."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+UNKNOWN = "-"
+
+
+def client_address(peer: str | None, forwarded_for: Iterable[str], trusted_hops: int) -> str:
+    """The address `trusted_hops` from the right of X-Forwarded-For, or the peer's when the
+    header is shorter or that entry is not an IP address (a client may send anything)."""
+    fallback = _address(peer) or UNKNOWN
+    if trusted_hops <= 0:
+        return fallback
+    hops = [entry.strip() for header in forwarded_for for entry in header.split(",")]
+    if len(hops) < trusted_hops:
+        return fallback
+    return _address(hops[-trusted_hops]) or fallback
+
+
+def _address(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None

@@ -1,0 +1,210 @@
+"""Prometheus metrics, shared by every worker process of a server (prometheus-client's
+multiprocess mode): each process writes its samples to files in one directory, and a scrape
+of any worker reads them all.
+
+The directory is `PROMETHEUS_MULTIPROC_DIR` when set (`roster serve` sets it for its workers
+and removes it on exit); otherwise one per server, named after the process that started the
+workers, made at start-up and swept away once that process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+LOGIN_OUTCOMES = ("success", "invalid_credentials", "rate_limited")
+RATE_LIMITS = ("email",)
+DB_KINDS = ("read", "write")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_SHARED_ROOT = "roster-metrics"
+UNMATCHED = "unmatched"  # the route label of requests no route matched (404, 405)
+
+
+class Metrics:
+    """What Roster counts; this base counts nothing (METRICS_ENABLED=false)."""
+
+    enabled = False
+
+    def route_seen(self, route: str, methods: Iterable[str]) -> None:
+        """A route the app serves: its latency series exist from the start, at zero."""
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """A response sent."""
+
+    def login(self, outcome: str) -> None:
+        """A login attempt ended with `outcome`, one of LOGIN_OUTCOMES."""
+
+    def rate_limited(self, limit: str) -> None:
+        """A login attempt refused by `limit`, one of RATE_LIMITS."""
+
+    def hash_waiting(self, change: int) -> None:
+        """Hashes waiting for a thread went up or down by `change`."""
+
+    def db_busy(self, kind: str, change: int) -> None:
+        """Units of work of `kind` (read or write) running went up or down by `change`."""
+
+    def db_capacity(self, kind: str, threads_or_connections: int) -> None:
+        """How many units of work of `kind` can run at once."""
+
+    def exposition(self) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        """The process stops counting."""
+
+
+class PrometheusMetrics(Metrics):
+    """Samples in files of `directory`, one set per process, summed by every scrape."""
+
+    enabled = True
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        # prometheus-client opens a sample file per kind of metric, in the directory the
+        # environment names when it does: every kind is opened here, now, with this one.
+        with _environment("PROMETHEUS_MULTIPROC_DIR", str(directory)):
+            self._create()
+
+    def _create(self) -> None:
+        # The value class decides where samples go: files in the directory, per process.
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        self._requests = Counter(
+            "roster_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ("route", "method", "status"),
+            registry=None,
+        )
+        self._latency = Histogram(
+            "roster_http_request_duration_seconds",
+            "Time from the start of a request to its response, by route template and method.",
+            ("route", "method"),
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        )
+        self._logins = Counter(
+            "roster_logins", "Login attempts, by outcome.", ("outcome",), registry=None
+        )
+        self._rate_limited = Counter(
+            "roster_login_rate_limited",
+            "Login attempts refused with 429, by the limit that refused them.",
+            ("limit",),
+            registry=None,
+        )
+        self._hash_queue = Gauge(
+            "roster_password_hash_queue_depth",
+            "Password hashes and verifications waiting for a hashing thread.",
+            multiprocess_mode="livesum",
+            registry=None,
+        )
+        self._db_in_use = Gauge(
+            "roster_database_in_use",
+            "Database units of work running (SQLite threads or PostgreSQL connections in use).",
+            ("kind",),
+            multiprocess_mode="livesum",
+            registry=None,
+        )
+        self._db_capacity = Gauge(
+            "roster_database_capacity",
+            "Database threads (SQLite) or pooled connections (PostgreSQL) there are.",
+            ("kind",),
+            multiprocess_mode="livesum",
+            registry=None,
+        )
+        # Every series exists from the start, at zero (and every sample file is opened now).
+        for outcome in LOGIN_OUTCOMES:
+            self._logins.labels(outcome)
+        for limit in RATE_LIMITS:
+            self._rate_limited.labels(limit)
+        for kind in DB_KINDS:
+            self._db_in_use.labels(kind)
+        self._latency.labels(UNMATCHED, "GET")
+
+    def route_seen(self, route: str, methods: Iterable[str]) -> None:
+        for method in methods:
+            self._latency.labels(route, method)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self._requests.labels(route, method, str(status)).inc()
+        self._latency.labels(route, method).observe(seconds)
+
+    def login(self, outcome: str) -> None:
+        self._logins.labels(outcome).inc()
+
+    def rate_limited(self, limit: str) -> None:
+        self._rate_limited.labels(limit).inc()
+
+    def hash_waiting(self, change: int) -> None:
+        self._hash_queue.inc(change)
+
+    def db_busy(self, kind: str, change: int) -> None:
+        self._db_in_use.labels(kind).inc(change)
+
+    def db_capacity(self, kind: str, threads_or_connections: int) -> None:
+        self._db_capacity.labels(kind).set(threads_or_connections)
+
+    def exposition(self) -> bytes:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.directory))  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """This process's live gauges leave the sums; its counters stay (totals never drop)."""
+        with contextlib.suppress(OSError):
+            mark_process_dead(os.getpid(), str(self.directory))  # type: ignore[no-untyped-call]
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
+def metrics_directory(configured: str | None) -> Path:
+    """The directory this server's processes share: the configured one, or one per server."""
+    if configured:
+        directory = Path(configured)
+    else:
+        root = Path(tempfile.gettempdir()) / _SHARED_ROOT
+        _sweep_stale(root)
+        directory = root / _process_key(os.getppid())
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _process_key(pid: int) -> str:
+    """A process's pid and start time: a pid alone can be reused by a later server."""
+    return f"{pid}-{_start_time(pid)}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0"
+    return stat[stat.rfind(")") + 2 :].split()[19]  # field 22: start time in clock ticks
+
+
+def _sweep_stale(root: Path) -> None:
+    """Remove the directories of servers that are gone (their process is not running)."""
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        pid, _, _started = entry.name.partition("-")
+        if pid.isdigit() and entry.name != _process_key(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)

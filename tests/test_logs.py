@@ -1,0 +1,125 @@
+"""Logs and the client address (docs/API.md §4), read from real servers' stderr."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.client_address import client_address
+
+from .helpers import PASSWORD, bearer, unique_email
+from .server import Server, login, register, roster_serve, run_server
+
+Line = dict[str, Any]
+ACCESS_FIELDS = {"method", "path", "status", "duration_ms", "client_address", "user_id"}
+
+
+async def exercise(server: Server) -> tuple[str, str, int]:
+    """Logins that succeed and fail, and an authenticated request; what must never be logged."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        user = await register(http)
+        token = await login(http, user["email"])
+        wrong = await http.post(
+            "/api/tokens", json={"email": user["email"], "password": "not-the-password-x"}
+        )
+        assert wrong.status_code == 401
+        unknown = await http.post(
+            "/api/tokens", json={"email": unique_email("nobody"), "password": PASSWORD}
+        )
+        assert unknown.status_code == 401
+        read = await http.get(
+            f"/api/users/{user['id']}", headers={**bearer(token), "X-Request-ID": "read-1"}
+        )
+        assert read.status_code == 200
+        assert await server.logged("[read-1]") or await server.logged('"read-1"')
+    return token, "not-the-password-x", user["id"]
+
+
+def assert_no_secrets(log: str, token: str, wrong_password: str) -> None:
+    for secret in (token, PASSWORD, wrong_password, "Bearer "):
+        assert secret not in log
+
+
+@pytest.mark.e2e
+async def test_json_logs_are_one_object_per_line_and_hold_no_secret(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"LOG_FORMAT": "json"}
+    with run_server(database_url, env=env, launcher=roster_serve(), log_dir=tmp_path) as server:
+        token, wrong_password, user_id = await exercise(server)
+        assert await server.logged('"request_id":"read-1"')
+        log = server.log()
+    lines = [line for line in log.splitlines() if line.strip()]
+    parsed: list[Line] = [json.loads(line) for line in lines]  # every line is one object
+    for line in parsed:
+        assert {"time", "level", "message", "request_id"} <= set(line)
+        assert line["time"].endswith("Z")
+    (read,) = [line for line in parsed if line["request_id"] == "read-1"]
+    assert set(read) >= ACCESS_FIELDS
+    assert read["method"] == "GET"
+    assert read["path"] == f"/api/users/{user_id}"
+    assert read["status"] == 200
+    assert read["user_id"] == user_id
+    assert read["client_address"] == "127.0.0.1"
+    assert isinstance(read["duration_ms"], float)
+    assert_no_secrets(log, token, wrong_password)
+
+
+@pytest.mark.e2e
+async def test_text_logs_hold_no_secret_either(database_url: str, tmp_path: Path) -> None:
+    with run_server(database_url, log_dir=tmp_path) as server:
+        token, wrong_password, user_id = await exercise(server)
+        log = server.log()
+    (read,) = [line for line in log.splitlines() if "[read-1]" in line]
+    assert f"GET /api/users/{user_id} 200" in read
+    assert f"user={user_id}" in read
+    assert "client=127.0.0.1" in read
+    assert_no_secrets(log, token, wrong_password)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("hops", "forwarded_for", "expected"),
+    [
+        pytest.param(0, "203.0.113.9", "127.0.0.1", id="forged-header-ignored-by-default"),
+        pytest.param(1, "198.51.100.1, 203.0.113.9", "203.0.113.9", id="one-proxy"),
+        pytest.param(2, "198.51.100.1, 203.0.113.9", "198.51.100.1", id="two-proxies"),
+        pytest.param(3, "198.51.100.1, 203.0.113.9", "127.0.0.1", id="shorter-header"),
+        pytest.param(1, "198.51.100.1, not-an-ip", "127.0.0.1", id="malformed-entry"),
+    ],
+)
+async def test_the_access_log_names_the_client_address(
+    database_url: str, tmp_path: Path, hops: int, forwarded_for: str, expected: str
+) -> None:
+    env = {"TRUSTED_PROXY_HOPS": str(hops)}
+    with run_server(database_url, env=env, log_dir=tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            headers = {"X-Forwarded-For": forwarded_for, "X-Request-ID": "proxied"}
+            assert (await http.get("/health", headers=headers)).status_code == 200
+        assert await server.logged("[proxied]")
+        (line,) = [line for line in server.log().splitlines() if "[proxied]" in line]
+    assert f"client={expected} " in line
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "hops", "expected"),
+    [
+        ("10.0.0.2", [], 1, "10.0.0.2"),
+        ("10.0.0.2", ["203.0.113.9"], 0, "10.0.0.2"),
+        ("10.0.0.2", ["203.0.113.9"], 1, "203.0.113.9"),
+        ("10.0.0.2", ["198.51.100.1", "203.0.113.9"], 2, "198.51.100.1"),  # two header lines
+        ("10.0.0.2", [" 2001:DB8::1 , 203.0.113.9"], 2, "2001:db8::1"),
+        ("10.0.0.2", ["203.0.113.9:4711"], 1, "10.0.0.2"),
+        ("10.0.0.2", [""], 1, "10.0.0.2"),
+        (None, ["203.0.113.9"], 2, "-"),
+        ("not-an-address", [], 0, "-"),
+    ],
+)
+def test_client_address_rules(
+    peer: str | None, headers: list[str], hops: int, expected: str
+) -> None:
+    assert client_address(peer, headers, hops) == expected

@@ -1,0 +1,152 @@
+"""GET /metrics (docs/API.md §4): Prometheus text, by route template, for the whole server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.settings import RateLimit, Settings
+
+from .helpers import PASSWORD, Client, assert_error, bearer, serving, user_with_token
+from .server import Server, register, run_server
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def samples(text: str) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(found: Samples, name: str, **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+async def scrape(client: Client) -> Samples:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return samples(await response.get_data(as_text=True))
+
+
+async def test_requests_are_counted_by_route_template_method_and_status(client: Client) -> None:
+    user, token = await user_with_token(client)
+    await client.get(f"/api/users/{user['id']}", headers=bearer(token))
+    await client.get("/api/users/999999", headers=bearer(token))
+    await client.get("/no/such/route")
+
+    found = await scrape(client)
+    route = "/api/users/{user_id}"
+    assert value(found, "roster_http_requests_total", route=route, method="GET", status="200") == 1
+    assert value(found, "roster_http_requests_total", route=route, method="GET", status="404") == 1
+    assert (
+        value(found, "roster_http_requests_total", route="unmatched", method="GET", status="404")
+        == 1
+    )
+    assert (
+        value(found, "roster_http_requests_total", route="/api/users", method="POST", status="201")
+        == 1
+    )
+    assert not any(str(user["id"]) in dict(labels).get("route", "") for _, labels in found)
+    count = value(found, "roster_http_request_duration_seconds_count", route=route, method="GET")
+    assert count == 2
+
+
+async def test_every_route_has_its_latency_series_from_the_start(client: Client) -> None:
+    found = await scrape(client)
+    for route, method in [("/api/users/{user_id}", "PATCH"), ("/api/tokens", "POST")]:
+        key = (
+            "roster_http_request_duration_seconds_count",
+            frozenset({("route", route), ("method", method)}),
+        )
+        assert found[key] == 0
+
+
+async def test_logins_are_counted_by_outcome(settings: Settings) -> None:
+    async with serving(settings, login_rate_limit=RateLimit(3, 60)) as app:
+        client = app.test_client()
+        user, _token = await user_with_token(client)  # one success
+        wrong = {"email": user["email"], "password": "wrong-password"}
+        for _ in range(2):
+            assert (await client.post("/api/tokens", json=wrong)).status_code in (401, 429)
+        assert (await client.post("/api/tokens", json=wrong)).status_code == 429
+        found = await scrape(client)
+    assert value(found, "roster_logins_total", outcome="success") == 1
+    assert value(found, "roster_logins_total", outcome="invalid_credentials") == 2
+    assert value(found, "roster_logins_total", outcome="rate_limited") == 1
+    assert value(found, "roster_login_rate_limited_total", limit="email") == 1
+
+
+async def test_database_and_hashing_gauges_are_exposed(client: Client, settings: Settings) -> None:
+    found = await scrape(client)
+    kinds = ("read", "write") if settings.is_sqlite else ("connections",)
+    for kind in kinds:
+        assert value(found, "roster_database_capacity", kind=kind) > 0
+    assert value(found, "roster_database_in_use", kind="read") >= 0
+    assert ("roster_password_hash_queue_depth", frozenset()) in found
+
+
+async def test_metrics_can_be_turned_off(settings: Settings) -> None:
+    async with serving(settings, metrics_enabled=False) as app:
+        response = await app.test_client().get("/metrics")
+        await assert_error(response, 404, "NOT_FOUND")
+        document = await (await app.test_client().get("/openapi.json")).get_json()
+    assert "/metrics" not in document["paths"]
+
+
+# --- the whole server: two workers, one scrape -------------------------------------------------
+
+
+@pytest.fixture
+def two_workers(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    with run_server(database_url, workers=2, log_dir=tmp_path) as server:
+        yield server
+
+
+@pytest.mark.e2e
+async def test_one_scrape_reports_every_worker(two_workers: Server) -> None:
+    """Requests answered by both workers (fresh connections spread over them) are all in the
+    count, whichever worker answers the scrape."""
+    sent = 0
+    pids: set[str] = set()
+    async with httpx.AsyncClient(base_url=two_workers.base_url, timeout=30) as http:
+        user = await register(http)
+        token = await login_over(http, user["email"])
+        while len(pids) < 2 and sent < 400:
+            async with httpx.AsyncClient(base_url=two_workers.base_url, timeout=30) as fresh:
+                response = await fresh.get(f"/api/users/{user['id']}", headers=bearer(token))
+            assert response.status_code == 200
+            sent += 1
+            pids.add(await worker_that_answered(two_workers, response.headers["X-Request-ID"]))
+        assert len(pids) == 2, "both workers answered"
+        for _ in range(3):  # whichever worker takes the scrape, it reports the sum
+            text = (await http.get("/metrics")).text
+            found = samples(text)
+            total = value(
+                found, "roster_http_requests_total",
+                route="/api/users/{user_id}", method="GET", status="200",
+            )  # fmt: skip
+            assert total == sent
+
+
+async def login_over(http: httpx.AsyncClient, email: str) -> str:
+    response = await http.post("/api/tokens", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 201
+    token: str = response.json()["data"]["token"]
+    return token
+
+
+async def worker_that_answered(server: Server, request_id: str) -> str:
+    """The pid of the worker whose access line carries `request_id`."""
+    assert await server.logged(f"[{request_id}]")
+    match = re.search(rf"pid=(\d+) \[{request_id}\]", server.log())
+    assert match is not None
+    return match.group(1)
