@@ -4,41 +4,47 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.run import run as run_hypercorn
 from pydantic import ValidationError
 
-from . import migrations
-from .db import Database
+from . import __version__, migrations
+from .db import Database, is_unavailable
 from .errors import Conflict
+from .logs import configure_logging
 from .passwords import Passwords
 from .schemas import UserCreate
 from .services.users import create_user
+from .serving import hypercorn_config, serve
 from .settings import Settings, SettingsError
 
-LISTEN_BACKLOG = 2048
+logger = logging.getLogger("roster.serve")
+
+
+class CommandFailed(Exception):
+    """What to tell the operator, as `roster: <message>`, before exiting 1."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-    except SettingsError as error:
+        configure_logging(settings.log_level, settings.log_format)
+        if args.command == "migrate":
+            return _migrate(settings)
+        if args.command == "create-user":
+            return _create_user(settings, args)
+        return _serve(settings, args)
+    except (SettingsError, CommandFailed, migrations.MigrationsMissing) as error:
         return _fail(str(error))
-    if args.command == "migrate":
-        migrations.upgrade(settings.database_url)
-        return 0
-    if args.command == "create-user":
-        return _create_user(settings, args)
-    migrations.upgrade(settings.database_url)
-    return _serve(args)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="roster", description="Roster users and tokens API")
+    parser.add_argument("--version", action="version", version=f"roster {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="bring DATABASE_URL to the newest schema")
     create = commands.add_parser("create-user", help="create a user and print it as JSON")
@@ -46,11 +52,29 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)
     create.add_argument("--admin", action="store_true", help="make the user an admin")
-    serve = commands.add_parser("serve", help="migrate, then serve with hypercorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve_command = commands.add_parser("serve", help="migrate, then serve with hypercorn")
+    serve_command.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve_command.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve_command.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve_command.add_argument(
+        "--config", type=Path, help="a hypercorn TOML file (TLS, binds…); flags win over it"
+    )
     return parser
+
+
+def _migrate(settings: Settings) -> int:
+    _upgrade(settings)
+    print(f"roster: database at revision {migrations.head_revision()}", file=sys.stderr)
+    return 0
+
+
+def _upgrade(settings: Settings) -> None:
+    try:
+        migrations.upgrade(settings.database_url)
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        raise CommandFailed(f"cannot reach the database: {error}") from None
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
@@ -62,11 +86,8 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
             f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
             for item in error.errors(include_input=False, include_url=False)
         )
-        return _fail(f"invalid value: {problems}")
-    try:
-        print(asyncio.run(_insert_user(settings, data)))
-    except Conflict:
-        return _fail(f"a user with email {data.email} already exists")
+        raise CommandFailed(f"invalid value: {problems}") from None
+    print(asyncio.run(_insert_user(settings, data)))
     return 0
 
 
@@ -74,26 +95,38 @@ async def _insert_user(settings: Settings, data: UserCreate) -> str:
     db = Database(settings)
     passwords = Passwords(settings.password_hashing)
     try:
-        role = data.role or "user"
-        user = await create_user(db, passwords, data.name, data.email, data.password, role)
+        await _require_current_schema(db)
+        user = await create_user(
+            db, passwords, data.name, data.email, data.password, data.role or "user"
+        )
         return user.model_dump_json()
+    except Conflict:
+        raise CommandFailed(f"a user with email {data.email} already exists") from None
     finally:
         passwords.close()
         await db.close()
 
 
-def _serve(args: argparse.Namespace) -> int:
-    config = HypercornConfig()
-    config.application_path = "service.asgi:app"
-    config.bind = [f"{args.host}:{args.port}"]
-    config.workers = max(args.workers, 1)
-    config.backlog = LISTEN_BACKLOG
-    # Measured (bench/README.md): uvloop's few % more throughput come with a long tail
-    # (p99 ~7x p50 at 256 connections, timeouts at 1,000); asyncio's loop stays fair.
-    config.worker_class = "asyncio"
-    config.accesslog = None
-    config.errorlog = "-"
-    return run_hypercorn(config)
+async def _require_current_schema(db: Database) -> None:
+    try:
+        revision = await db.schema_revision()
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        raise CommandFailed(f"cannot reach the database: {error}") from None
+    problem = migrations.schema_problem(revision)
+    if problem is not None:
+        raise CommandFailed(f"the database is not ready: {problem}")
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    bind = None
+    if args.host is not None or args.port is not None:
+        bind = f"{args.host or '127.0.0.1'}:{args.port or 8000}"
+    config = hypercorn_config(settings, args.config, bind, args.workers)
+    _upgrade(settings)
+    logger.info("database at revision %s", migrations.head_revision())
+    return serve(config, settings)
 
 
 def _fail(message: str) -> int:

@@ -18,13 +18,20 @@ from typing import TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from .metrics import Metrics
 from .settings import PasswordHashing
+from .shutdown import WorkGate
 
 Result = TypeVar("Result")
 
 
 class Passwords:
-    def __init__(self, config: PasswordHashing) -> None:
+    def __init__(
+        self,
+        config: PasswordHashing,
+        metrics: Metrics | None = None,
+        gate: WorkGate | None = None,
+    ) -> None:
         self._hasher = PasswordHasher(
             time_cost=config.time_cost,
             memory_cost=config.memory_kib,
@@ -38,7 +45,14 @@ class Passwords:
             initializer=_lower_priority,
             initargs=(config.niceness,),
         )
+        self._metrics = metrics or Metrics()
+        self._gate = gate
         self._dummy_hash: str | None = None
+
+    async def start(self) -> None:
+        """Make the hash that unknown emails are checked against now, not at the first one
+        (which would then take longer than the rest: a timing signal)."""
+        self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hasher.hash, password)
@@ -49,7 +63,8 @@ class Passwords:
     async def verify_nobody(self, password: str) -> None:
         """Spend the time of a verification when there is no user, so both cases look alike."""
         if self._dummy_hash is None:
-            self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+            await self.start()
+        assert self._dummy_hash is not None
         await self.verify(self._dummy_hash, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
@@ -65,7 +80,22 @@ class Passwords:
             return False
 
     async def _run(self, func: Callable[..., Result], *args: str) -> Result:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+        gate = self._gate
+        began = gate is None or gate.began_work()
+        if gate is not None and gate.closed and not began:
+            raise gate.refusal()
+
+        def job() -> Result:
+            self._metrics.hash_waiting(-1)
+            if gate is not None and gate.closed and not began:
+                raise gate.refusal()  # queued past the drain time: the request gets 503
+            return func(*args)
+
+        self._metrics.hash_waiting(1)
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        if gate is not None:
+            gate.mark_began()
+        return result
 
 
 def _lower_priority(niceness: int) -> None:

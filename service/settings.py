@@ -59,10 +59,19 @@ class Settings:
     db_max_overflow: int = 10
     db_pool_timeout: float = 10.0
     db_connect_timeout: float = 5.0
+    db_command_timeout: float = 10.0
     db_busy_timeout_ms: int = 10_000
     idempotency_ttl_seconds: int = 86400
     retry_after_seconds: int = 5
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
+    log_format: str = "text"
+    metrics_enabled: bool = True
+    # Where worker processes share metrics; None: a directory per server, chosen at start-up.
+    metrics_dir: str | None = None
+    trusted_proxy_hops: int = 0
+    body_timeout_seconds: int = 30
+    keep_alive_seconds: int = 5
+    drain_seconds: int = 25
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,12 +96,20 @@ class Settings:
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", defaults.db_max_overflow, 0),
             db_pool_timeout=_float(env, "DB_POOL_TIMEOUT", defaults.db_pool_timeout),
             db_connect_timeout=_float(env, "DB_CONNECT_TIMEOUT", defaults.db_connect_timeout),
+            db_command_timeout=_float(env, "DB_COMMAND_TIMEOUT", defaults.db_command_timeout),
             db_busy_timeout_ms=_int(env, "DB_BUSY_TIMEOUT_MS", defaults.db_busy_timeout_ms),
             idempotency_ttl_seconds=_int(
                 env, "IDEMPOTENCY_TTL_SECONDS", defaults.idempotency_ttl_seconds
             ),
             retry_after_seconds=_int(env, "RETRY_AFTER_SECONDS", defaults.retry_after_seconds),
             password_hashing=hashing,
+            log_format=_choice(env, "LOG_FORMAT", ("text", "json"), defaults.log_format),
+            metrics_enabled=_bool(env, "METRICS_ENABLED", defaults.metrics_enabled),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", defaults.trusted_proxy_hops, 0),
+            body_timeout_seconds=_int(env, "BODY_TIMEOUT_SECONDS", defaults.body_timeout_seconds),
+            keep_alive_seconds=_int(env, "KEEP_ALIVE_SECONDS", defaults.keep_alive_seconds),
+            drain_seconds=_int(env, "DRAIN_SECONDS", defaults.drain_seconds, 0),
         )
 
     @property
@@ -124,6 +141,30 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name} must be positive, not {value}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return value
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise SettingsError(f"{name} must be true or false, not {raw!r}")
+    return value in _TRUE
 
 
 def _log_level(raw: str) -> str:

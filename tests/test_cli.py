@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import service
+
 from .helpers import PASSWORD, unique_email
 from .server import FAST_HASHING_ENV, REPOSITORY
 
@@ -134,3 +136,30 @@ def test_python_dash_m_service_help() -> None:
     assert result.returncode == 0, result.stderr
     for command in ("migrate", "create-user", "serve"):
         assert command in result.stdout
+
+
+def test_version_is_the_package_version(database_url: str) -> None:
+    result = run("--version", database_url=database_url)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"roster {service.__version__}"
+
+
+def test_create_user_on_an_unmigrated_database_says_to_migrate(empty_database_url: str) -> None:
+    result = create_user(empty_database_url, unique_email())
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "roster: the database is not ready: Not migrated: run `roster migrate`"
+    )
+
+
+def test_an_unreachable_database_is_a_message_not_a_traceback() -> None:
+    unreachable = "postgresql+asyncpg://postgres@127.0.0.1:9/roster"  # port 9: nothing listens
+    for args in (
+        ("migrate",),
+        ("create-user", "--name", "A", "--email", unique_email(), "--password", PASSWORD),
+    ):
+        result = run(*args, database_url=unreachable, env={"DB_CONNECT_TIMEOUT": "2"})
+        assert result.returncode == 1, args
+        assert result.stderr.startswith("roster: cannot reach the database"), result.stderr
+        assert "Traceback" not in result.stderr

@@ -8,14 +8,13 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from .helpers import PASSWORD, Json, bearer, unique_email
-from .server import HOST, Server, login, register, run_server
+from .server import HOST, Server, close, login, raw_exchange, read_response, register, run_server
 
 pytestmark = pytest.mark.e2e
 
@@ -180,44 +179,6 @@ async def test_concurrent_burst(database_url: str, tmp_path: Path) -> None:
 
 
 # --- request smuggling / header injection --------------------------------------------------
-
-
-@dataclass
-class RawResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name.lower()]
-
-
-async def read_response(reader: asyncio.StreamReader) -> RawResponse:
-    """One HTTP/1.1 response (framed by Content-Length, as hypercorn frames ours)."""
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IO_TIMEOUT)
-    status_line, *lines = head.decode("latin-1").split("\r\n")[:-2]
-    headers = [(key.strip(), value.strip()) for key, _, value in (h.partition(":") for h in lines)]
-    response = RawResponse(int(status_line.split(" ")[1]), headers, b"")
-    length = response.header("Content-Length")
-    if length and response.status not in (100, 204, 304):
-        response.body = await asyncio.wait_for(reader.readexactly(int(length[0])), IO_TIMEOUT)
-    return response
-
-
-async def close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError):
-        await asyncio.wait_for(writer.wait_closed(), IO_TIMEOUT)
-
-
-async def raw_exchange(server: Server, request: bytes) -> RawResponse:
-    reader, writer = await asyncio.open_connection(HOST, server.port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        return await read_response(reader)
-    finally:
-        await close(writer)
 
 
 INJECTIONS = {
