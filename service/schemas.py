@@ -40,7 +40,18 @@ def clean_name(value: str) -> str:
 
 
 def normalize_email(value: str) -> str:
-    return value.strip().lower()
+    """Trimmed, Unicode case-folded, NFC: `ΟΔΟΣ`, `οδος` and `οδοσ`, or a composed and a
+    decomposed `é`, are one address (docs/API.md §3)."""
+    folded = unicodedata.normalize("NFD", value.strip()).casefold()
+    return unicodedata.normalize("NFC", folded)
+
+
+def _reject_format_characters(value: str) -> None:
+    # Invisible characters (U+200B, U+00AD, U+202E...) would make look-alike addresses.
+    if any(unicodedata.category(char) == "Cf" for char in value):
+        raise PydanticCustomError(
+            "format_character", "Must not contain invisible formatting characters"
+        )
 
 
 def clean_email(value: str) -> str:
@@ -60,6 +71,7 @@ def clean_email(value: str) -> str:
     if not well_formed:
         raise PydanticCustomError("email_format", "Invalid email format")
     _reject_control_characters(email)
+    _reject_format_characters(email)
     return email
 
 

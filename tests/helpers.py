@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from argon2 import PasswordHasher
 from quart import Quart
 from quart.typing import TestClientProtocol
 from quart.wrappers import Response
@@ -170,10 +171,35 @@ def runtime_of(app: Quart) -> Runtime:
 
 async def all_cells(app: Quart) -> list[str]:
     """Every value of every row of every table, as text."""
-    async with runtime_of(app).engine.connect() as connection:
+    async with runtime_of(app).db.engine.connect() as connection:
         tables: list[str] = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
         cells: list[str] = []
         for table in tables:
             rows = await connection.execute(text(f'SELECT * FROM "{table}"'))
             cells.extend(str(value) for row in rows for value in row)
     return cells
+
+
+class Argon2Spy:
+    """Records every argon2 hash and verification the process makes (patched on the library's
+    class, so it sees the hasher threads' work without reaching into Roster)."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.hashed: list[str] = []
+        self.verified: list[tuple[str, str]] = []
+        hash_, verify = PasswordHasher.hash, PasswordHasher.verify
+
+        def hashing(hasher: PasswordHasher, password: str | bytes, **kwargs: Any) -> str:
+            self.hashed.append(str(password))
+            return hash_(hasher, password, **kwargs)
+
+        def verifying(hasher: PasswordHasher, password_hash: Any, password: Any) -> Literal[True]:
+            self.verified.append((str(password_hash), str(password)))
+            return verify(hasher, password_hash, password)
+
+        monkeypatch.setattr(PasswordHasher, "hash", hashing)
+        monkeypatch.setattr(PasswordHasher, "verify", verifying)
+
+    def clear(self) -> None:
+        self.hashed.clear()
+        self.verified.clear()

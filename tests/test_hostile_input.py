@@ -584,3 +584,43 @@ async def test_basic_authorization_is_401_with_a_bearer_challenge(caller: Caller
         response = await caller.client.get(url, headers={"Authorization": f"Basic {credentials}"})
         await assert_error(response, 401, "UNAUTHORIZED")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# --- bodies built to be expensive ----------------------------------------------------------
+
+
+async def test_a_megabyte_of_unknown_keys_gets_a_short_error(caller: Caller) -> None:
+    """Every key is unknown; the error names a few and counts the rest, instead of listing
+    tens of thousands (a 2 MB error, half a second of CPU each)."""
+    keys = {f"k{index:06d}": 0 for index in range(60_000)}
+    body = json.dumps({**new_user(), **keys}).encode()
+    assert ONE_MIB // 2 < len(body) < ONE_MIB
+    for name, send in SENDERS.items():
+        response = await send(caller, body)
+        details = await assert_error(response, 422, "VALIDATION_ERROR")
+        assert len(details) == 20, name
+        assert "k000000" in details, name
+        assert "more problems not listed" in details["body"], name
+        assert len(await response.get_data()) < 2_000, name
+    await assert_nothing_stored(caller)
+
+
+async def test_many_wrong_fields_are_capped_too(caller: Caller) -> None:
+    body = {f"f{index}": index for index in range(40)}
+    response = await caller.client.post("/api/users", json=body)
+    details = await assert_error(response, 422, "VALIDATION_ERROR")
+    assert len(details) == 20
+    assert details["body"].endswith("more problems not listed")
+
+
+@pytest.mark.parametrize("depth", [100, 300, 1000])
+@pytest.mark.parametrize("with_key", [False, True], ids=["no-key", "idempotency-key"])
+async def test_deeply_nested_bodies_are_422_with_or_without_an_idempotency_key(
+    caller: Caller, depth: int, with_key: bool
+) -> None:
+    nested = "[" * depth + "]" * depth
+    body = f'{{"name": "N", "email": "{unique_email()}", "password": "{PASSWORD}", "x": {nested}}}'
+    headers = {**JSON, "Idempotency-Key": f"deep-{depth}"} if with_key else JSON
+    response = await caller.client.post("/api/users", data=body.encode(), headers=headers)
+    await assert_error(response, 422, "VALIDATION_ERROR")
+    await assert_nothing_stored(caller)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import unicodedata
 from collections.abc import Iterator
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from alembic import command
@@ -18,9 +20,6 @@ from service.db import create_engine
 from service.migrations import alembic_config, upgrade
 from service.models import Base
 from service.settings import Settings
-
-from . import pg
-from .server import TemplateLike
 
 APP_TABLES = {"users", "tokens", "idempotency_keys", "login_attempts"}
 
@@ -51,22 +50,9 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
     assert APP_TABLES | {"alembic_version"} <= tables
 
 
-@pytest.fixture
-def scratch_database_url(template: TemplateLike, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the current backend, only for this test."""
-    if template.path is None:
-        url = pg.create_database()
-        try:
-            yield url
-        finally:
-            pg.drop_database(url)
-        return
-    yield f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
-
-
-def test_downgrade_to_base_then_upgrade_to_head(scratch_database_url: str) -> None:
+def test_downgrade_to_base_then_upgrade_to_head(empty_database_url: str) -> None:
     # Alembic's env.py runs its own event loop: this test is synchronous on purpose.
-    url = scratch_database_url
+    url = empty_database_url
     upgrade(url)
     diff, tables = asyncio.run(inspect_database(url))
     assert diff == []
@@ -80,3 +66,73 @@ def test_downgrade_to_base_then_upgrade_to_head(scratch_database_url: str) -> No
     diff, tables = asyncio.run(inspect_database(url))
     assert diff == []
     assert tables >= APP_TABLES
+
+
+def test_emails_are_renormalised_and_no_account_is_lost(empty_database_url: str) -> None:
+    """0003 brings v1's lower-cased addresses to NFC + case folding. Where two accounts become
+    one address, both rows stay and the pair is reported."""
+    url = empty_database_url
+    upgrade(url, "0002")
+    stored_by_v1 = {
+        "ordinary@example.com": "ordinary@example.com",
+        "οδος@example.gr": "οδοσ@example.gr",  # ΟΔΟΣ, lower-cased: collides with the next
+        "οδοσ@example.gr": "οδοσ@example.gr",
+        unicodedata.normalize("NFD", "josé@example.es"): "josé@example.es",
+        "straße@example.de": "strasse@example.de",
+    }
+    asyncio.run(insert_users(url, list(stored_by_v1)))
+    reports = LogCapture()
+    with reports.attached("alembic.runtime.migration"):
+        upgrade(url)
+    emails = asyncio.run(emails_by_id(url))
+    assert len(emails) == len(stored_by_v1)  # no row lost
+    normal = sorted({*stored_by_v1.values()})
+    assert sorted(set(emails.values()) & set(normal)) == normal
+    kept_apart = set(emails.values()) - set(normal)
+    assert kept_apart == {"οδος@example.gr"}  # the later twin keeps its address, reported
+    assert any("οδος@example.gr" in message for message in reports.messages)
+
+
+class LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    @contextlib.contextmanager
+    def attached(self, name: str) -> Iterator[None]:
+        logger = logging.getLogger(name)
+        logger.addHandler(self)
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
+
+
+async def insert_users(url: str, emails: list[str]) -> None:
+    engine = create_engine(Settings(database_url=url))
+    now = datetime.now(UTC)
+    try:
+        async with engine.begin() as connection:
+            for email in emails:
+                await connection.execute(
+                    text(
+                        "INSERT INTO users (name, email, password_hash, role, created_at, "
+                        "updated_at) VALUES ('V1', :email, 'x', 'user', :now, :now)"
+                    ),
+                    {"email": email, "now": now},
+                )
+    finally:
+        await engine.dispose()
+
+
+async def emails_by_id(url: str) -> dict[int, str]:
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(text("SELECT id, email FROM users"))
+            return {row.id: row.email for row in rows}
+    finally:
+        await engine.dispose()

@@ -22,7 +22,11 @@ from quart_schema.validation import (
     QuerystringValidationError,
 )
 
+from ..error_handlers import MAX_DETAILS, UNKNOWN_FIELD, capped
+from ..errors import ValidationFailed
+
 M = TypeVar("M", bound=BaseModel)
+MAX_KEYS = 64  # more keys than any body has fields: most of them are unknown
 View = Callable[..., Awaitable[Any]]
 
 
@@ -66,7 +70,17 @@ def validate_query(model: type[BaseModel]) -> Callable[[View], View]:
 
 
 def _load(model: type[M], raw: Any, error: type[RequestSchemaValidationError]) -> M:
+    if error is RequestSchemaValidationError and isinstance(raw, dict) and len(raw) > MAX_KEYS:
+        _refuse_unknown_keys(model, raw)
     try:
         return model.model_validate(raw)
     except ValidationError as invalid:
         raise error(invalid) from None
+
+
+def _refuse_unknown_keys(model: type[BaseModel], body: dict[str, Any]) -> None:
+    """A body with far more keys than the model has fields: name a few unknown ones and stop,
+    rather than have pydantic build an error per key (a 1 MiB body holds tens of thousands)."""
+    unknown = [key for key in body if key not in model.model_fields]
+    details = dict.fromkeys(unknown[:MAX_DETAILS], UNKNOWN_FIELD)
+    raise ValidationFailed(details=capped(details, "body", total=len(unknown)))

@@ -18,11 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db import Database
-from ..errors import IdempotencyKeyInUse, IdempotencyKeyReused
+from ..errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from ..models import IdempotencyKey
 
 # A claim this old whose request never finished (its worker died) may be taken over.
 ABANDONED_AFTER = timedelta(minutes=5)
+TOO_DEEP = "Nested too deeply"
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,14 @@ class StoredOutcome:
 
 
 def request_fingerprint(body: Any) -> str:
-    """The same JSON value gives the same fingerprint, however it was spelled."""
-    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    """The same JSON value gives the same fingerprint, however it was spelled.
+
+    A body nested deeper than can be written back out is no user either: 422, as without a key.
+    """
+    try:
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        raise ValidationFailed(details={"body": TOO_DEEP}) from None
     return hashlib.sha256(canonical).hexdigest()
 
 
