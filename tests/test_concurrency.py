@@ -33,7 +33,7 @@ SLOW_HASHING = PasswordHashing(memory_kib=8192, time_cost=3, parallelism=1, work
 
 
 async def user_count(app: Quart, email: str | None = None) -> int:
-    async with runtime_of(app).sessions() as session:
+    async with runtime_of(app).db.sessions() as session:
         statement = select(func.count()).select_from(User)
         if email is not None:
             statement = statement.where(User.email == email)
@@ -139,7 +139,7 @@ async def test_mixed_registrations_logins_and_reads(app: Quart, client: Client) 
         token = (await response.get_json())["data"]["token"]
         profile = await client.get("/api/profile", headers=bearer(token))
         assert (await profile.get_json())["data"]["id"] == user["id"]
-    async with runtime_of(app).sessions() as session:
+    async with runtime_of(app).db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Token)) == 21
 
 
@@ -178,7 +178,7 @@ async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(
 ) -> None:
     if not settings.is_sqlite:
         pytest.skip("SQLite pragmas")
-    engine = runtime_of(app).engine
+    engine = runtime_of(app).db.engine
     async with engine.connect() as first, engine.connect() as second:
         for connection in (first, second):  # every connection of the pool, not just one
             journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()

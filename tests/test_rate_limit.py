@@ -85,7 +85,7 @@ async def age_oldest_attempts(app: Quart, count: int, seconds: float) -> None:
 
 async def _age(app: Quart, rows: Select[LoginAttempt], seconds: float) -> None:
     # Computed here, not in SQL: SQLite stores timestamps as text, so no date arithmetic there.
-    async with runtime_of(app).sessions() as session:
+    async with runtime_of(app).db.sessions() as session:
         attempts = list((await session.scalars(rows)).all())
         assert attempts
         for row in attempts:
@@ -94,7 +94,7 @@ async def _age(app: Quart, rows: Select[LoginAttempt], seconds: float) -> None:
 
 
 async def attempt_count(app: Quart) -> int:
-    async with runtime_of(app).sessions() as session:
+    async with runtime_of(app).db.sessions() as session:
         return await session.scalar(select(func.count()).select_from(LoginAttempt)) or 0
 
 
