@@ -1,4 +1,4 @@
-"""The scenarios of the issue: which wrk script, how many connections, what one request is."""
+"""The scenarios: which wrk script, how many connections, what one request is."""
 
 from __future__ import annotations
 

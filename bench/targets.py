@@ -1,4 +1,4 @@
-"""The issue's targets, judged on one run: PASS, FAIL, or SKIP when a figure is missing."""
+"""The benchmark's targets, judged on one run: PASS, FAIL, or SKIP when a figure is missing."""
 
 from __future__ import annotations
 
