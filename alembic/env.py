@@ -8,8 +8,8 @@ from logging.config import fileConfig
 from sqlalchemy.engine import Connection
 
 from alembic import context
-from service.db import create_engine
-from service.models import Base
+from service.db.database import create_engine
+from service.db.models import Base
 from service.settings import Settings
 
 config = context.config

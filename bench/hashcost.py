@@ -16,7 +16,7 @@ from typing import Any
 
 from argon2 import PasswordHasher, Type
 
-from service.passwords import Passwords
+from service.domain.passwords import Passwords
 from service.settings import PasswordHashing, Settings
 
 SAMPLES = 9

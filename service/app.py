@@ -1,27 +1,36 @@
-"""The application factory."""
+"""The application factory: `create_app(settings)` builds everything; serving starts the rest."""
 
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 from quart import Quart
-from quart_schema import QuartSchema
+from quart_schema import QuartSchema, Tag
 from quart_schema.openapi import Info
 
 from . import __version__
-from .api import operations, tokens, users
-from .auth import SECURITY_SCHEMES
-from .error_handlers import register_error_handlers
-from .hooks import UNTIMED, register_hooks, route_template
-from .json import OrjsonProvider
+from .api import docs, health, tokens, users
+from .api.auth import SECURITY_SCHEMES
+from .http.bodies import RosterRequest
+from .http.context import RUNTIME, attach_settings
+from .http.error_handlers import register_error_handlers
+from .http.hooks import register_hooks
+from .http.json_provider import OrjsonProvider
+from .http.openapi import RosterOpenAPIProvider
+from .http.routing import route_template
 from .logs import configure_logging
-from .openapi import RosterOpenAPIProvider
-from .requests import RosterRequest
-from .runtime import EXTENSION, Runtime
+from .runtime import Runtime
 from .settings import Settings
 
 # Fewer young-generation collections: a request allocates thousands of short-lived objects.
 GC_THRESHOLDS = (20_000, 20, 20)
+UNTIMED = frozenset({"HEAD", "OPTIONS"})  # methods whose latency series are not pre-made
+TAGS: list[Tag | dict[Any, Any]] = [
+    Tag(name="users", description="Register, list, read, change and delete users"),
+    Tag(name="tokens", description="Log in and out; who am I"),
+    Tag(name="operations", description="Liveness, readiness and metrics"),
+]
 
 
 def create_app(settings: Settings | None = None) -> Quart:
@@ -34,24 +43,23 @@ def create_app(settings: Settings | None = None) -> Quart:
         MAX_CONTENT_LENGTH=settings.max_content_length,
         BODY_TIMEOUT=settings.body_timeout_seconds,
         PROVIDE_AUTOMATIC_OPTIONS=False,
-        QUART_SCHEMA_SWAGGER_JS_URL=f"{operations.DOCS_ASSETS}/swagger-ui-bundle.js",
-        QUART_SCHEMA_SWAGGER_CSS_URL=f"{operations.DOCS_ASSETS}/swagger-ui.css",
-        ROSTER_CORS_ORIGINS=settings.cors_origins,
-        ROSTER_RETRY_AFTER=settings.retry_after_seconds,
     )
+    attach_settings(app, settings)
     QuartSchema(
         app,
         info=Info(title="Roster", version=__version__),
         security_schemes=SECURITY_SCHEMES,
+        tags=TAGS,
+        swagger_ui_path=None,  # api/docs.py serves the page
         redoc_ui_path=None,
         scalar_ui_path=None,
         openapi_provider_class=RosterOpenAPIProvider,
     )
     app.json = OrjsonProvider(app)
-    for blueprint in (operations.blueprint, tokens.blueprint, users.blueprint):
+    for blueprint in (health.blueprint, docs.blueprint, tokens.blueprint, users.blueprint):
         app.register_blueprint(blueprint)
     if settings.metrics_enabled:
-        app.register_blueprint(operations.metrics_blueprint)
+        app.register_blueprint(health.metrics_blueprint)
     register_hooks(app)
     register_error_handlers(app)
     _manage_runtime(app, settings)
@@ -63,7 +71,7 @@ def _manage_runtime(app: Quart, settings: Settings) -> None:
 
     @app.before_serving
     async def start() -> None:
-        app.extensions[EXTENSION] = runtime = await Runtime.start(settings)
+        app.extensions[RUNTIME] = runtime = await Runtime.start(settings)
         for rule in app.url_map.iter_rules():
             runtime.metrics.route_seen(route_template(rule), (rule.methods or set()) - UNTIMED)
         # Start-up objects (modules, app, schemas) live for good: out of the collector's way.
@@ -73,6 +81,6 @@ def _manage_runtime(app: Quart, settings: Settings) -> None:
 
     @app.after_serving
     async def stop() -> None:
-        await app.extensions.pop(EXTENSION).stop()
+        await app.extensions.pop(RUNTIME).stop()
         gc.unfreeze()
         gc.set_threshold(*default_thresholds)

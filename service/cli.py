@@ -11,13 +11,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from . import __version__, migrations
-from .db import Database, is_unavailable
+from . import __version__
+from .api.schemas import UserCreate
+from .db import migrations
+from .db.database import Database
+from .db.outage import is_unavailable
+from .domain.passwords import Passwords
+from .domain.users import create_user
 from .errors import Conflict
 from .logs import configure_logging
-from .passwords import Passwords
-from .schemas import UserCreate
-from .services.users import create_user
 from .serving import hypercorn_config, serve
 from .settings import Settings, SettingsError
 

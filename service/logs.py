@@ -8,6 +8,7 @@ what it chooses, field by field: never a token, a password or an `Authorization`
 from __future__ import annotations
 
 import atexit
+import contextvars
 import logging
 import queue
 from datetime import UTC, datetime
@@ -16,20 +17,28 @@ from typing import Any
 
 import orjson
 
-from .request_ids import request_id_for_logs
-
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s pid=%(process)d [%(request_id)s] %(message)s"
 LOGGERS = ("roster", "quart.app", "quart.serving", "hypercorn.error", "alembic")
 
 _records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
 _listener: QueueListener | None = None
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def log_request_id(request_id: str) -> None:
+    """Lines logged from now on, in this request's context, carry `request_id`."""
+    _request_id.set(request_id)
+
+
+def current_log_request_id() -> str:
+    return _request_id.get()
 
 
 class RequestIdFilter(logging.Filter):
     """Runs where the record is made, so it sees that request's id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_for_logs()
+        record.request_id = _request_id.get()
         return True
 
 

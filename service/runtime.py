@@ -1,4 +1,5 @@
-"""What a serving app holds while it runs: settings, metrics, the database, the hasher."""
+"""What a serving app holds while it runs: settings, metrics, the drain's gate, the database,
+the password hasher and the housekeeping task. Built when serving starts, not at import."""
 
 from __future__ import annotations
 
@@ -6,16 +7,12 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from quart import current_app
-
-from .db import Database
-from .maintenance import purge_forever
+from .db.database import Database
+from .domain.housekeeping import purge_forever
+from .domain.passwords import Passwords
+from .draining import WorkGate
 from .metrics import Metrics, PrometheusMetrics, metrics_directory
-from .passwords import Passwords
 from .settings import Settings
-from .shutdown import WorkGate
-
-EXTENSION = "roster"
 
 
 @dataclass
@@ -58,8 +55,3 @@ class Runtime:
         await self.db.close()
         self.passwords.close()
         self.metrics.close()
-
-
-def runtime() -> Runtime:
-    value: Runtime = current_app.extensions[EXTENSION]
-    return value

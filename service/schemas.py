@@ -1,22 +1,32 @@
-"""Pydantic schemas: what the API accepts and returns, and so what /openapi.json documents."""
+"""What every layer shares about users: the field rules and the representations the API returns
+(and the domain and the database produce), with their JSON Schema for /openapi.json."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 Role = Literal["user", "admin"]
 ROLES: tuple[Role, ...] = ("user", "admin")
-SORT_FIELDS = ("id", "name", "email", "created_at")
 SortKey = Literal["id", "-id", "name", "-name", "email", "-email", "created_at", "-created_at"]
 MAX_ID = 2**63 - 1
 # The default of an optional body field. A client's explicit null is still rejected: `None` is
 # not a value of the field's type, and defaults are not validated.
 OMITTED: Any = None
+_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$", re.ASCII)
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -80,17 +90,23 @@ def clean_search_term(value: str) -> str:
     return value
 
 
-# The name and email rules as JSON Schema patterns (on the value before trimming), so that
-# /openapi.json tells clients, and fuzzers, what a valid value looks like. No control characters.
+# The name, email and search rules as JSON Schema patterns (on the value before trimming), so
+# that /openapi.json tells clients, and fuzzers, what a valid value looks like: the lengths after
+# trimming, no control characters.
 _CC = r"\x00-\x1f\x7f-\x9f"
-NAME_PATTERN = rf"^\s*[^\s{_CC}]([^{_CC}]*[^\s{_CC}])?\s*$"
-EMAIL_PATTERN = rf"^\s*[^\s@{_CC}]+@[^\s@.{_CC}]+(\.[^\s@.{_CC}]+)+\s*$"
+NAME_PATTERN = rf"^\s*[^\s{_CC}]([^{_CC}]{{0,98}}[^\s{_CC}])?\s*$"
+EMAIL_PATTERN = rf"^(?=\s*\S{{1,254}}\s*$)\s*[^\s@{_CC}]+@[^\s@.{_CC}]+(\.[^\s@.{_CC}]+)+\s*$"
+SEARCH_PATTERN = rf"^[^{_CC}]*$"
 Name = Annotated[
     str,
     AfterValidator(clean_name),
     WithJsonSchema({"type": "string", "minLength": 1, "pattern": NAME_PATTERN}),
 ]
-SearchTerm = Annotated[str, AfterValidator(clean_search_term)]
+SearchTerm = Annotated[
+    str,
+    AfterValidator(clean_search_term),
+    WithJsonSchema({"type": "string", "pattern": SEARCH_PATTERN}),
+]
 Email = Annotated[
     str,
     AfterValidator(clean_email),
@@ -104,47 +120,20 @@ Timestamp = Annotated[
 ]
 
 
-class _Body(BaseModel):
-    """A JSON request body: unknown fields and nulls are rejected."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class _AcceptsReadOnly(_Body):
-    """Bodies that may carry back what GET returned: read-only fields are accepted, ignored."""
-
-    id: int = Field(default=OMITTED, ge=1, description="Read-only; ignored.")
-    created_at: datetime = Field(default=OMITTED, description="Read-only; ignored.")
-    updated_at: datetime = Field(default=OMITTED, description="Read-only; ignored.")
+def rfc3339_text(value: object) -> object:
+    """A date-time is a JSON string in RFC 3339 form; numbers (Unix times) are not one."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise PydanticCustomError("datetime_format", "Must be an RFC 3339 date-time string")
+    return value
 
 
-class UserCreate(_AcceptsReadOnly):
-    name: Name = Field(description="1 to 100 characters after trimming.")
-    email: Email = Field(description="Trimmed and lower-cased; unique.")
-    password: Password = Field(description="8 to 128 characters; write-only.")
-    role: Role = Field(default=OMITTED, description="Only an admin may set it; defaults to `user`.")
-
-
-class UserReplace(_AcceptsReadOnly):
-    name: Name
-    email: Email
-    password: Password = Field(default=OMITTED, description="Optional; always counts as a change.")
-    role: Role = Field(default=OMITTED, description="Only an admin may change it.")
-
-
-class UserPatch(_AcceptsReadOnly):
-    name: Name = Field(default=OMITTED)
-    email: Email = Field(default=OMITTED)
-    password: Password = Field(default=OMITTED)
-    role: Role = Field(default=OMITTED, description="Only an admin may change it.")
-
-
-class TokenCreate(_Body):
-    email: str = Field(description="Matched after trimming and lower-casing.")
-    password: str
+# A date-time a client may send back (a read-only field): a string, never a Unix time.
+SentTimestamp = Annotated[datetime, BeforeValidator(rfc3339_text)]
 
 
 class UserListQuery(BaseModel):
+    """The query string of `GET /api/users`: a page, its order, its filters."""
+
     model_config = ConfigDict(extra="ignore")
 
     page: int = Field(
@@ -152,11 +141,15 @@ class UserListQuery(BaseModel):
     )
     per_page: int = Field(default=20, ge=1, le=100)
     sort: SortKey = Field(default="id", description="A field, `-` prefixed for descending.")
-    q: SearchTerm | None = Field(default=None, description="Substring of name or email.")
+    q: SearchTerm | None = Field(
+        default=None, description="Case-insensitive substring of name or email (`%`, `_` literal)."
+    )
     role: Role | None = None
 
 
 class UserOut(BaseModel):
+    """A user as the API returns it: never the password or its hash."""
+
     id: int
     name: str
     email: str
@@ -166,72 +159,8 @@ class UserOut(BaseModel):
 
 
 class TokenOut(BaseModel):
+    """A newly issued bearer token: shown once, stored only as its hash."""
+
     token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
     expires_at: Timestamp
-
-
-class HealthOut(BaseModel):
-    status: Literal["ok"] = "ok"
-
-
-class ReadinessOut(BaseModel):
-    status: Literal["ok"] = "ok"
-    database: Literal["ok"] = "ok"
-
-
-class Meta(BaseModel):
-    request_id: str
-
-
-class PageMeta(Meta):
-    page: int
-    per_page: int
-    total: int
-    pages: int
-
-
-DataT = TypeVar("DataT")
-
-
-class DataEnvelope(BaseModel, Generic[DataT]):
-    data: DataT
-    meta: Meta
-
-
-class ListEnvelope(BaseModel, Generic[DataT]):
-    data: list[DataT]
-    meta: PageMeta
-
-
-class UserEnvelope(DataEnvelope[UserOut]):
-    """One user."""
-
-
-class UserListEnvelope(ListEnvelope[UserOut]):
-    """A page of users."""
-
-
-class TokenEnvelope(DataEnvelope[TokenOut]):
-    """A newly issued bearer token."""
-
-
-class HealthEnvelope(DataEnvelope[HealthOut]):
-    """Liveness."""
-
-
-class ReadinessEnvelope(DataEnvelope[ReadinessOut]):
-    """Readiness."""
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: dict[str, str]
-
-
-class ErrorEnvelope(BaseModel):
-    """Every error response."""
-
-    error: ErrorBody
-    meta: Meta

@@ -33,7 +33,8 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.utils import wrap_app
 
 from .app import create_app
-from .runtime import EXTENSION, Runtime
+from .http.context import RUNTIME
+from .runtime import Runtime
 from .settings import Settings
 
 APPLICATION = "service.asgi:app"
@@ -167,7 +168,7 @@ async def _serve(
         # The parent's stop is a multiprocessing Event: polled, as hypercorn polls it.
         while not stop.is_set() and not signalled.is_set():  # noqa: ASYNC110
             await asyncio.sleep(POLL_SECONDS)
-        runtime: Runtime | None = app.extensions.get(EXTENSION)
+        runtime: Runtime | None = app.extensions.get(RUNTIME)
         if runtime is not None:
             runtime.drain(drain_seconds)
 

@@ -14,7 +14,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from service.app import create_app
-from service.migrations import upgrade
+from service.db.migrations import upgrade
 from service.settings import PasswordHashing, Settings
 
 from . import pg

@@ -18,8 +18,9 @@ from quart.wrappers import Response
 from sqlalchemy import inspect, text
 
 from service.app import create_app
+from service.domain.users import create_user
+from service.http.context import RUNTIME
 from service.runtime import Runtime
-from service.services.users import create_user
 from service.settings import Settings
 
 Client = TestClientProtocol  # the name tests use; a Test* name would be collected by pytest
@@ -165,7 +166,7 @@ async def serving(settings: Settings, **changes: Any) -> AsyncIterator[Quart]:
 
 
 def runtime_of(app: Quart) -> Runtime:
-    value: Runtime = app.extensions["roster"]
+    value: Runtime = app.extensions[RUNTIME]
     return value
 
 

@@ -12,8 +12,8 @@ from argon2 import PasswordHasher
 from quart import Quart, Response
 from sqlalchemy import func, select, update
 
-from service.models import Token
-from service.passwords import Passwords
+from service.db.models import Token
+from service.domain.passwords import Passwords
 from service.settings import Settings
 
 from .helpers import (

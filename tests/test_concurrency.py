@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from quart import Quart, Response
 from sqlalchemy import func, select
 
-from service.models import Token, User
+from service.db.models import Token, User
 from service.settings import PasswordHashing, Settings
 
 from .helpers import (

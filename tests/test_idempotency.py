@@ -14,12 +14,12 @@ from quart import Quart
 from quart.wrappers import Response
 from sqlalchemy import select, update
 
-import service.services.users as users_service
-from service.maintenance import purge
-from service.models import IdempotencyKey
-from service.passwords import Passwords
+import service.domain.users as users_service
+from service.db.models import IdempotencyKey
+from service.domain.housekeeping import purge
+from service.domain.idempotency import request_fingerprint
+from service.domain.passwords import Passwords
 from service.schemas import UserOut
-from service.services.idempotency import request_fingerprint
 
 from .helpers import (
     PASSWORD,

@@ -16,9 +16,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from alembic import command
-from service.db import create_engine
-from service.migrations import alembic_config, upgrade
-from service.models import Base
+from service.db.database import create_engine
+from service.db.migrations import alembic_config, upgrade
+from service.db.models import Base
 from service.settings import Settings
 
 APP_TABLES = {"users", "tokens", "idempotency_keys", "login_attempts"}

@@ -11,8 +11,8 @@ from argon2.exceptions import VerifyMismatchError
 from quart import Quart
 from sqlalchemy import select
 
-from service.models import User
-from service.passwords import Passwords
+from service.db.models import User
+from service.domain.passwords import Passwords
 from service.settings import PasswordHashing, Settings
 
 from .helpers import (

@@ -13,10 +13,10 @@ from quart import Quart
 from quart.wrappers import Response
 from sqlalchemy import Select, func, select
 
-from service.maintenance import purge
-from service.models import LoginAttempt
-from service.passwords import Passwords
-from service.services.rate_limits import attempt_key
+from service.db.models import LoginAttempt
+from service.domain.housekeeping import purge
+from service.domain.passwords import Passwords
+from service.domain.rate_limits import attempt_key
 from service.settings import RateLimit, Settings, SettingsError
 
 from .helpers import (

@@ -13,8 +13,8 @@ import pytest
 from quart import Quart
 from sqlalchemy import text
 
-from service.db import READER_THREADS, create_engine
-from service.migrations import head_revision, upgrade
+from service.db.database import READER_THREADS, create_engine
+from service.db.migrations import head_revision, upgrade
 from service.settings import Settings
 
 from .helpers import PASSWORD, Client, assert_error, body_of, runtime_of, serving, unique_email

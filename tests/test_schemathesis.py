@@ -27,9 +27,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.app import create_app
-from service.db import Database
-from service.passwords import Passwords
-from service.services.users import create_user
+from service.db.database import Database
+from service.domain.passwords import Passwords
+from service.domain.users import create_user
 from service.settings import PasswordHashing, Settings
 
 from .helpers import PASSWORD, unique_email

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from service.db import create_engine
+from service.db.database import create_engine
 from service.settings import Settings
 
 from .helpers import PASSWORD, unique_email

@@ -1,22 +1,21 @@
-"""The `Idempotency-Key` header on POST /api/users."""
+"""The `Idempotency-Key` header on POST /api/users (docs/API.md §3): the first outcome of a
+request with a key is stored, and replayed for its retries."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any, ParamSpec
+from typing import Any
 
 from quart import request
 from werkzeug.datastructures import Headers
 
-from ..auth import optional_caller
+from ..domain import idempotency
 from ..errors import ApiError, BadRequest
-from ..request_ids import current_request_id
-from ..runtime import runtime
-from ..services import idempotency
-from .guards import check_role_change
+from ..http.context import runtime
+from ..http.request_ids import current_request_id
+from .auth import Access
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -26,30 +25,27 @@ REPLAYED_HEADERS = ("Location", "ETag")
 _VALID = re.compile(r"[\x20-\x7e]{1,255}")
 logger = logging.getLogger("roster.idempotency")
 
-P = ParamSpec("P")
 Result = tuple[Any, int, Headers]
 
 
-def idempotent(func: Callable[P, Awaitable[Result]]) -> Callable[P, Awaitable[Result]]:
-    """Store the first outcome (201, 403, 409) of a request with a key; replay it for retries."""
-
-    @wraps(func)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Result:
-        key = request.headers.get(HEADER)
-        if key is None:
-            return await func(*args, **kwargs)
-        if not _VALID.fullmatch(key):
-            await check_role_change()  # a 403 takes precedence over this 400
-            raise BadRequest("Malformed Idempotency-Key header", details={HEADER: MALFORMED})
-        claim = idempotency.Claim(scope=_scope(), key=key)
-        fingerprint = idempotency.request_fingerprint(await request.get_json())
-        ttl = runtime().settings.idempotency_ttl_seconds
-        stored = await idempotency.claim(runtime().db, claim, fingerprint, ttl)
-        if stored is not None:
-            return _replay(stored)
-        return await _first_run(claim, func(*args, **kwargs))
-
-    return wrapper
+async def once_per_key(
+    access: Access, refusal: ApiError | None, run: Callable[[], Awaitable[Result]]
+) -> Result:
+    """`run()` once per `Idempotency-Key` (none: every time). `refusal`, the request's 403
+    worked out before the key was looked at, is the first outcome when there is one: it wins
+    over a malformed key, and under a valid key it is stored and replayed like any outcome."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return await run()
+    if not _VALID.fullmatch(key):
+        raise refusal or BadRequest("Malformed Idempotency-Key header", details={HEADER: MALFORMED})
+    claim = idempotency.Claim(scope=_scope(access), key=key)
+    fingerprint = idempotency.request_fingerprint(await request.get_json())
+    ttl = runtime().settings.idempotency_ttl_seconds
+    stored = await idempotency.claim(runtime().db, claim, fingerprint, ttl)
+    if stored is not None:
+        return _replay(stored)
+    return await _first_run(claim, run())
 
 
 async def _first_run(claim: idempotency.Claim, work: Awaitable[Result]) -> Result:
@@ -86,6 +82,5 @@ async def _release(claim: idempotency.Claim) -> None:
         logger.warning("could not release idempotency key claim", exc_info=True)
 
 
-def _scope() -> str:
-    caller = optional_caller()
-    return "anonymous" if caller is None else f"user:{caller.user.id}"
+def _scope(access: Access) -> str:
+    return "anonymous" if access.caller is None else f"user:{access.caller.user.id}"

@@ -6,7 +6,21 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from quart import g, request
+
+from .context import settings
+
 UNKNOWN = "-"
+
+
+def current_client_address() -> str:
+    """The request's client address, worked out once per request."""
+    address: str | None = g.get("client_address")
+    if address is None:
+        hops = settings().trusted_proxy_hops
+        forwarded = request.headers.getlist("X-Forwarded-For") if hops else ()
+        g.client_address = address = client_address(request.remote_addr, forwarded, hops)
+    return address
 
 
 def client_address(peer: str | None, forwarded_for: Iterable[str], trusted_hops: int) -> str:

@@ -1,10 +1,6 @@
-"""Request body and query string validation, documented exactly as quart-schema documents it.
-
-quart-schema's own `validate_request`/`validate_querystring` build a pydantic TypeAdapter on
-every request (a profile showed it on the hot paths); these validate with the model's own,
-built-once validator and raise the same exceptions, and they set the same attributes, so
-/openapi.json is unchanged.
-"""
+"""Request body and query string validation, documented as quart-schema documents its own:
+the same attributes, the same exceptions, but the model's built-once validator (quart-schema's
+builds a TypeAdapter per request)."""
 
 from __future__ import annotations
 
@@ -22,8 +18,8 @@ from quart_schema.validation import (
     QuerystringValidationError,
 )
 
-from ..error_handlers import MAX_DETAILS, UNKNOWN_FIELD, capped
 from ..errors import ValidationFailed
+from .error_handlers import MAX_DETAILS, UNKNOWN_FIELD, capped
 
 M = TypeVar("M", bound=BaseModel)
 MAX_KEYS = 64  # more keys than any body has fields: most of them are unknown
@@ -34,16 +30,25 @@ def validate_body(model: type[BaseModel]) -> Callable[[View], View]:
     """Pass the JSON body, validated as `model`, to the view as `data`; 422 otherwise."""
 
     def decorator(func: View) -> View:
-        setattr(func, QUART_SCHEMA_REQUEST_ATTRIBUTE, (model, DataSource.JSON))
+        document_body(func, model)
 
         @wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            data = _load(model, await request.get_json(), RequestSchemaValidationError)
-            return await func(*args, data=data, **kwargs)
+            return await func(*args, data=await load_body(model), **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def document_body(func: View, model: type[BaseModel]) -> None:
+    """/openapi.json shows `model` as the route's JSON request body."""
+    setattr(func, QUART_SCHEMA_REQUEST_ATTRIBUTE, (model, DataSource.JSON))
+
+
+async def load_body(model: type[M]) -> M:
+    """The request's JSON body validated as `model`: 400 when it is not JSON, 422 when invalid."""
+    return _load(model, await request.get_json(), RequestSchemaValidationError)
 
 
 def validate_query(model: type[BaseModel]) -> Callable[[View], View]:

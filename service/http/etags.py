@@ -9,8 +9,8 @@ import orjson
 from quart import request
 from werkzeug.http import parse_etags
 
-from .errors import PreconditionFailed
-from .schemas import UserOut
+from ..errors import PreconditionFailed
+from ..schemas import UserOut
 
 
 def etag_of(user: UserOut) -> str:

@@ -1,4 +1,4 @@
-"""The request class: JSON bodies are parsed strictly, and refused with a clear 400."""
+"""The request class: JSON bodies (docs/API.md §1, Bodies) parsed strictly, refused with 400."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from quart import Request
 
-from .errors import BadRequest
+from ..errors import BadRequest
 
 NOT_JSON = "Content-Type must be application/json"
 

@@ -1,20 +1,23 @@
-"""Logging in and out."""
+"""Bearer tokens: issued at login, stored only as their SHA-256, and who presents one."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..auth import new_token
-from ..db import Database
+from ..db.database import Database
+from ..db.models import Token, User
+from ..db.queries import caller_by_token
 from ..errors import RateLimited, Unauthorized
-from ..models import Token, User
-from ..passwords import Passwords
-from ..schemas import TokenCreate, TokenOut, normalize_email
+from ..schemas import TokenOut, UserOut, normalize_email
 from ..settings import RateLimit
+from .passwords import Passwords
 from .rate_limits import count_attempt
 from .users import set_password_hash
 
@@ -22,10 +25,50 @@ BAD_CREDENTIALS = "Invalid email or password"
 Credentials = tuple[int, str]  # a user's id and password hash
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who presented a live token, and which token it was."""
+
+    user: UserOut
+    token_id: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role == "admin"
+
+
+@dataclass(frozen=True)
+class Presented:
+    """A live token's caller, and the user a request's path names (read with it)."""
+
+    caller: Caller
+    path_user: UserOut | None
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh token (256 random bits) and the hash that is all the database keeps of it."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def authenticate(db: Database, token: str, path_user_id: int | None) -> Presented | None:
+    """The caller of a live token (None when it is unknown, expired or revoked), and the user
+    `path_user_id` names, in one query: an authenticated read is one round trip."""
+    found = await db.read(caller_by_token, hash_token(token), datetime.now(UTC), path_user_id)
+    if found is None:
+        return None
+    return Presented(Caller(found.caller, found.token_id), found.path_user)
+
+
 async def log_in(
     db: Database,
     passwords: Passwords,
-    credentials: TokenCreate,
+    email: str,
+    password: str,
     ttl_seconds: int,
     rate_limit: RateLimit,
 ) -> TokenOut:
@@ -33,7 +76,7 @@ async def log_in(
 
     The attempt is counted, and refused with 429 when over the limit, before anything else.
     """
-    email, password = normalize_email(credentials.email), credentials.password
+    email = normalize_email(email)
     found = await db.write(_attempt, email, rate_limit)
     if isinstance(found, RateLimited):
         raise found

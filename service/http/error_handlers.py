@@ -12,9 +12,11 @@ from quart_schema import RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError, RequestHeadersValidationError
 from werkzeug.exceptions import HTTPException
 
-from . import errors
-from .db import is_unavailable
-from .responses import error_payload
+from .. import errors
+from ..db.outage import is_unavailable
+from .context import settings
+from .envelope import error_payload
+from .routing import allow_header
 
 logger = logging.getLogger("roster.errors")
 
@@ -72,7 +74,7 @@ def service_unavailable(
     message: str | None = None, details: Mapping[str, str] | None = None
 ) -> errors.ServiceUnavailable:
     """503 with Retry-After: the database cannot be reached, or is not ready."""
-    seconds = str(current_app.config["ROSTER_RETRY_AFTER"])
+    seconds = str(settings().retry_after_seconds)
     return errors.ServiceUnavailable(
         message,
         details={**(details or {}), "Retry-After": f"Retry in {seconds} seconds"},
@@ -92,10 +94,6 @@ def _from_http(error: HTTPException) -> errors.ApiError:
     if valid_methods:
         api_error.headers["Allow"] = allow_header(valid_methods)
     return api_error
-
-
-def allow_header(methods: Iterable[str]) -> str:
-    return ", ".join(sorted({*methods, "OPTIONS"}))
 
 
 def _from_validation(error: RequestSchemaValidationError) -> errors.ApiError:

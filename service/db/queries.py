@@ -1,8 +1,5 @@
-"""The hot read paths, as SQLAlchemy Core queries: the caller of a token, a user, a page of users.
-
-They are plain functions of a synchronous `Connection`, so that `Reader` can run each of them
-whole in one step: on a SQLite reader thread, or through `run_sync` on PostgreSQL.
-"""
+"""The hot paths' statements, as SQLAlchemy Core built once: the caller of a token, a user, a
+page of users, the UPDATE of a user. The read functions are units of work (`Database.read`)."""
 
 from __future__ import annotations
 
@@ -14,8 +11,8 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, Update, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
+from ..schemas import MAX_ID, UserListQuery, UserOut
 from .models import Token, User
-from .schemas import MAX_ID, UserListQuery, UserOut
 
 USERS = cast(Table, User.__table__)
 users = USERS.c
@@ -25,8 +22,8 @@ USER_FIELDS = tuple(column.name for column in USER_COLUMNS)
 
 
 def user_out(record: Any) -> UserOut:
-    """The representation of a user row or ORM object. (Validating in pydantic-core costs less
-    than `model_construct`, which is Python.)"""
+    """The representation of a user row or ORM object (validated in pydantic-core: cheaper
+    than Python's `model_construct`)."""
     return UserOut.model_validate(record, from_attributes=True)
 
 
@@ -96,11 +93,8 @@ def user_by_id(conn: Connection, user_id: int) -> UserOut | None:
 
 
 def users_page(conn: Connection, query: UserListQuery) -> tuple[list[UserOut], int]:
-    """A page and the total, in one statement while the page has rows.
-
-    The total is an uncorrelated scalar subquery, computed once. (Not `count(*) OVER ()`: that
-    makes SQLite sort every matching row before the LIMIT; measured at half the throughput.)
-    """
+    """A page and the total, in one statement while the page has rows: the total as an
+    uncorrelated scalar subquery, computed once (`count(*) OVER ()` would sort every match)."""
     shape = _PageShape(query.sort, bool(query.q), query.role is not None)
     params: dict[str, Any] = {"role": query.role, "pattern": _contains(query.q or "")}
     offset = (query.page - 1) * query.per_page
@@ -161,9 +155,9 @@ def _count_statement(shape: _PageShape) -> Select[Any]:
 
 @functools.cache
 def update_user_statement(columns: tuple[str, ...]) -> Update:
-    """`UPDATE users SET <columns> WHERE id = :b_id`, built once per set of columns (building and
-    caching a statement per request cost five times its execution). Parameters are the column
-    names prefixed `b_`: SQLAlchemy keeps the bare names for its own SET parameters."""
+    """`UPDATE users SET <columns> WHERE id = :b_id`, built once per set of columns (building one
+    costs more than running it). Parameters are the column names prefixed `b_`: SQLAlchemy
+    keeps the bare names for its own SET parameters."""
     return (
         update(USERS)
         .where(users.id == bindparam("b_id"))

@@ -10,11 +10,11 @@ import hashlib
 import math
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from ..db.models import LoginAttempt
 from ..errors import RateLimited
-from ..models import LoginAttempt
 from ..settings import RateLimit
 
 
@@ -48,12 +48,6 @@ def count_attempt(session: Session, email: str, rule: RateLimit, now: datetime) 
     raise RateLimited(
         details={"Retry-After": f"Retry in {seconds} seconds"}, headers={"Retry-After": seconds}
     )
-
-
-def purge_login_attempts(session: Session, older_than: datetime) -> int:
-    result = session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at <= older_than))
-    session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _serialize_per_key(session: Session, key_hash: str) -> None:

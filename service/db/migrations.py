@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 
 from alembic import command
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent
 INSTALLED_SCRIPTS = _PACKAGE / "_alembic"
 CHECKOUT_SCRIPTS = _PACKAGE.parent / "alembic"
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .schemas import Role
+from ..schemas import Role
 
 # Stable constraint names, so migrations match on every backend.
 NAMING_CONVENTION = {

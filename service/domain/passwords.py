@@ -18,9 +18,9 @@ from typing import TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .metrics import Metrics
-from .settings import PasswordHashing
-from .shutdown import WorkGate
+from ..draining import WorkGate
+from ..metrics import Metrics
+from ..settings import PasswordHashing
 
 Result = TypeVar("Result")
 

@@ -17,23 +17,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db import Database
+from ..db.database import Database
+from ..db.models import Token, User
+from ..db.queries import USER_BY_ID, update_user_statement, user_out, users_page
 from ..errors import Conflict, NotFound
-from ..models import Token, User
-from ..passwords import Passwords
-from ..queries import USER_BY_ID, update_user_statement, user_by_id, user_out, users_page
 from ..schemas import Role, UserListQuery, UserOut
+from .passwords import Passwords
 
 ALREADY_REGISTERED = {"email": "Already registered"}
 LOCKED_USER_BY_ID = USER_BY_ID.with_for_update()
 Precondition = Callable[[UserOut], None]
-
-
-async def get_user(db: Database, user_id: int) -> UserOut:
-    user = await db.read(user_by_id, user_id)
-    if user is None:
-        raise NotFound("User not found")
-    return user
 
 
 async def list_users(db: Database, query: UserListQuery) -> tuple[list[UserOut], int]:
@@ -101,8 +94,7 @@ def _update_user(
     precondition: Precondition,
     keep_token_id: int | None,
 ) -> UserOut:
-    """Core statements on the session's connection, not the ORM: one locked read, one UPDATE
-    (a hot path)."""
+    """Core statements on the session's connection (a hot path): one locked read, one UPDATE."""
     connection = session.connection()
     row = connection.execute(LOCKED_USER_BY_ID, {"user_id": user_id}).first()
     if row is None:

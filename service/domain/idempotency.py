@@ -17,9 +17,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db import Database
+from ..db.database import Database
+from ..db.models import IdempotencyKey
 from ..errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
-from ..models import IdempotencyKey
 
 # A claim this old whose request never finished (its worker died) may be taken over.
 ABANDONED_AFTER = timedelta(minutes=5)
@@ -70,12 +70,6 @@ async def store(
 async def release(db: Database, claim: Claim) -> None:
     """Forget an in-flight claim whose outcome is not stored (400, 422, 5xx)."""
     await db.write(_release, claim)
-
-
-def purge_expired(session: Session, now: datetime) -> int:
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
-    session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _claim(

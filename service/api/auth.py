@@ -1,0 +1,121 @@
+"""Who may call a route (docs/API.md §2, §3): the bearer token (RFC 6750), the caller it belongs
+to, the user the path names, and the fields only an admin may set.
+
+`authorize` runs before the body is looked at, so its errors come first, in the contract's
+order: 401, then 404 for a missing user, then 403. It hands the handler what it found as an
+argument, `access`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from quart import g, request
+from quart_schema import security_scheme
+from quart_schema.extension import SecuritySchemeInput
+from quart_schema.openapi import HttpSecurityScheme
+
+from ..domain.tokens import Caller, authenticate
+from ..errors import Forbidden, NotFound, unauthorized
+from ..http.context import runtime
+from ..schemas import UserOut
+
+SCHEME = "bearerAuth"
+SECURITY_SCHEMES: dict[str, SecuritySchemeInput] = {
+    SCHEME: HttpSecurityScheme(scheme="bearer", bearer_format="opaque")
+}
+# A field only an admin may set, and the value a user holds before anyone set it.
+ADMIN_ONLY = {"role": "user"}
+View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
+
+
+class Rule(Enum):
+    ANYONE = "anyone"  # public; a token, if presented, must still be valid
+    SIGNED_IN = "signed in"  # any live token
+    SELF_OR_ADMIN = "self or admin"  # the user the path names, or an admin
+
+
+@dataclass(frozen=True)
+class Access:
+    """What `authorize` found: the caller (None for an anonymous ANYONE route) and the user the
+    route's path names (None when it names none)."""
+
+    caller: Caller | None
+    target: UserOut | None
+
+    @property
+    def signed_in(self) -> Caller:
+        assert self.caller is not None, "only for routes that need a token"
+        return self.caller
+
+    @property
+    def user(self) -> UserOut:
+        assert self.target is not None, "only for routes whose path names a user"
+        return self.target
+
+
+def authorize(rule: Rule) -> Callable[[View], View]:
+    """Authenticate and authorize, then call the handler with `access=`."""
+
+    def decorator(func: View) -> View:
+        @wraps(func)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            access = await _access(rule, kwargs.get("user_id"))
+            return await func(*args, access=access, **kwargs)
+
+        if rule is not Rule.ANYONE:  # public routes show no lock in /docs
+            security_scheme([{SCHEME: []}])(wrapper)
+        return cast(View, wrapper)
+
+    return decorator
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization` header; None when there is none. 401 when malformed."""
+    if header is None or header.strip() == "":
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise unauthorized(token_sent=True)
+    return token
+
+
+async def _access(rule: Rule, path_user_id: int | None) -> Access:
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        if rule is not Rule.ANYONE:
+            raise unauthorized(token_sent=False)
+        return Access(None, None)
+    presented = await authenticate(runtime().db, token, path_user_id)
+    if presented is None:
+        raise unauthorized(token_sent=True)
+    caller = presented.caller
+    g.caller = caller  # for the access line, written after the response
+    if path_user_id is None:
+        return Access(caller, None)
+    if presented.path_user is None:
+        raise NotFound("User not found")
+    if rule is Rule.SELF_OR_ADMIN and caller.user.id != path_user_id and not caller.is_admin:
+        raise Forbidden("You may only change your own account")
+    return Access(caller, presented.path_user)
+
+
+async def admin_only_refusal(access: Access, fields: tuple[str, ...]) -> Forbidden | None:
+    """The 403 for a non-admin's body that sets an admin-only field to anything but what is
+    held (for a registration: the default), or None. 400 when the body is not JSON."""
+    if not fields or (access.caller is not None and access.caller.is_admin):
+        return None
+    body = await request.get_json()
+    if not isinstance(body, dict):
+        return None
+    for name in fields:
+        held = getattr(access.target, name) if access.target is not None else ADMIN_ONLY[name]
+        if name in body and body[name] != held:
+            message = f"Only an admin may set the {name}"
+            return Forbidden(message, details={name: message})
+    return None

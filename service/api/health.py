@@ -1,0 +1,59 @@
+"""Operations (docs/API.md §4): liveness, readiness, and the Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from quart import Blueprint, Response
+
+from ..db.migrations import schema_problem
+from ..db.outage import is_unavailable
+from ..http.context import runtime
+from ..http.envelope import meta
+from ..http.error_handlers import service_unavailable
+from ..http.openapi import Reply
+from ..metrics import CONTENT_TYPE
+from .contract import operation
+from .schemas import HealthEnvelope, HealthOut, ReadinessEnvelope, ReadinessOut
+
+blueprint = Blueprint("health", __name__)
+metrics_blueprint = Blueprint("metrics", __name__)
+SCHEMA_NOT_READY = "The database schema is not what this release needs"
+
+
+@blueprint.get("/health")
+@operation("check_liveness", "operations", Reply(200, HealthEnvelope, "Alive"))
+async def health() -> HealthEnvelope:
+    """Liveness: answers without touching the database."""
+    return HealthEnvelope(data=HealthOut(), meta=meta())
+
+
+@blueprint.get("/health/ready")
+@operation("check_readiness", "operations", Reply(200, ReadinessEnvelope, "Ready"), errors=(503,))
+async def ready() -> ReadinessEnvelope:
+    """Readiness: 200 when the database answers and its schema is what this release needs;
+    else 503 naming the cause."""
+    try:
+        revision = await asyncio.wait_for(
+            runtime().db.schema_revision(), runtime().settings.db_connect_timeout
+        )
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        raise service_unavailable() from error
+    problem = schema_problem(revision)
+    if problem is not None:
+        raise service_unavailable(SCHEMA_NOT_READY, {"database": problem})
+    return ReadinessEnvelope(data=ReadinessOut(), meta=meta())
+
+
+@metrics_blueprint.get("/metrics")
+@operation(
+    "scrape_metrics",
+    "operations",
+    Reply(200, description="Prometheus text exposition format", text="text/plain"),
+)
+async def metrics() -> Response:
+    """Prometheus metrics of every worker of this server (outside the envelope)."""
+    body = await asyncio.to_thread(runtime().metrics.exposition)
+    return Response(body, status=200, content_type=CONTENT_TYPE)

@@ -1,0 +1,89 @@
+"""The API's request bodies and response envelopes (what /openapi.json names)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from ..http.envelope import DataEnvelope, ListEnvelope
+from ..schemas import (
+    MAX_ID,
+    OMITTED,
+    Email,
+    Name,
+    Password,
+    Role,
+    SentTimestamp,
+    TokenOut,
+    UserOut,
+)
+
+
+class _Body(BaseModel):
+    """A JSON request body: unknown fields and nulls are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _AcceptsReadOnly(_Body):
+    """Bodies that may carry back what GET returned: read-only fields are accepted, ignored."""
+
+    id: StrictInt = Field(default=OMITTED, ge=1, le=MAX_ID, description="Read-only; ignored.")
+    created_at: SentTimestamp = Field(default=OMITTED, description="Read-only; ignored.")
+    updated_at: SentTimestamp = Field(default=OMITTED, description="Read-only; ignored.")
+
+
+class UserCreate(_AcceptsReadOnly):
+    name: Name = Field(description="1 to 100 characters after trimming.")
+    email: Email = Field(description="Trimmed and lower-cased; unique.")
+    password: Password = Field(description="8 to 128 characters; write-only.")
+    role: Role = Field(default=OMITTED, description="Only an admin may set it; defaults to `user`.")
+
+
+class UserReplace(_AcceptsReadOnly):
+    name: Name
+    email: Email
+    password: Password = Field(default=OMITTED, description="Optional; always counts as a change.")
+    role: Role = Field(default=OMITTED, description="Only an admin may change it.")
+
+
+class UserPatch(_AcceptsReadOnly):
+    name: Name = Field(default=OMITTED)
+    email: Email = Field(default=OMITTED)
+    password: Password = Field(default=OMITTED)
+    role: Role = Field(default=OMITTED, description="Only an admin may change it.")
+
+
+class TokenCreate(_Body):
+    email: str = Field(description="Matched after trimming and lower-casing.")
+    password: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadinessOut(BaseModel):
+    status: Literal["ok"] = "ok"
+    database: Literal["ok"] = "ok"
+
+
+class UserEnvelope(DataEnvelope[UserOut]):
+    """One user."""
+
+
+class UserListEnvelope(ListEnvelope[UserOut]):
+    """A page of users."""
+
+
+class TokenEnvelope(DataEnvelope[TokenOut]):
+    """A newly issued bearer token."""
+
+
+class HealthEnvelope(DataEnvelope[HealthOut]):
+    """Liveness."""
+
+
+class ReadinessEnvelope(DataEnvelope[ReadinessOut]):
+    """Readiness."""

@@ -1,0 +1,172 @@
+"""The database: an engine per backend, and the two ways work reaches it, `read` and `write`.
+
+A unit of work is a plain function of a synchronous SQLAlchemy `Connection` (reads) or
+`Session` (writes, which commit explicitly), run whole, in one step: on SQLite on threads of its
+own (`sqlite.Threads`), on PostgreSQL through `run_sync` over asyncpg.
+
+A unit of work never sees the request that asked for it: it runs on a SQLite thread, or, on
+PostgreSQL, in a context of its own, so `quart.request` and `g` are out of its reach on both
+backends alike. Whatever a unit needs from the request is an argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+from ..draining import WorkGate
+from ..metrics import Metrics
+from ..settings import Settings
+from . import sqlite
+
+READER_THREADS = 4
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """The async engine: PostgreSQL's work, SQLite's migrations and tools."""
+    if settings.is_sqlite:
+        engine = create_async_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            connect_args={"timeout": settings.db_busy_timeout_ms / 1000},
+        )
+        sqlite.configure(engine.sync_engine, settings.db_busy_timeout_ms)
+        return engine
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        # Every wait is bounded: connecting, and each statement (a network that drops packets
+        # would otherwise hold a request for as long as the partition lasts).
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_command_timeout,
+        },
+    )
+
+
+class Database:
+    """Runs units of work: `await db.read(fn, *args)`, `await db.write(fn, *args)`."""
+
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, gate: WorkGate | None = None
+    ) -> None:
+        self.engine = create_engine(settings)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._metrics = metrics or Metrics()
+        self._gate = gate or WorkGate(settings.retry_after_seconds)
+        self._readers: sqlite.Threads | None = None
+        self._writer: sqlite.Threads | None = None
+        if settings.is_sqlite:
+            self._readers = sqlite.Threads(settings, READER_THREADS, "sqlite-read")
+            self._writer = sqlite.Threads(settings, 1, "sqlite-write", immediate=True)
+            self._metrics.db_capacity("read", READER_THREADS)
+            self._metrics.db_capacity("write", 1)
+        else:
+            pooled = settings.db_pool_size + settings.db_max_overflow
+            self._metrics.db_capacity("connections", pooled)
+
+    async def read(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, *args)`: queries only; sees everything committed before it."""
+        self._gate.admit()
+
+        def unit(connection: Connection) -> T:
+            return fn(connection, *args, **kwargs)
+
+        if self._readers is not None:
+            return await self._readers.run(self._counted("read", _on_connection, unit))
+        return await _apart(self._read_postgresql(unit))
+
+    async def write(
+        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(session, *args)` in a transaction of its own; it commits explicitly.
+
+        Whatever it leaves uncommitted (an exception, say) is rolled back.
+        """
+        self._gate.admit()
+
+        def unit(session: Session) -> T:
+            return fn(session, *args, **kwargs)
+
+        if self._writer is not None:
+            return await self._writer.run(self._counted("write", _in_session, unit))
+        return await _apart(self._write_postgresql(unit))
+
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None: never migrated), read the way
+        requests read, so that it also proves the path requests take answers."""
+        return await self.read(_schema_revision)
+
+    async def close(self) -> None:
+        for threads in (self._readers, self._writer):
+            if threads is not None:
+                threads.close()
+        await self.engine.dispose()
+
+    async def _read_postgresql(self, unit: Callable[[Connection], T]) -> T:
+        async with self.engine.connect() as connection:
+            with self._busy("read"):
+                return await connection.run_sync(unit)
+
+    async def _write_postgresql(self, unit: Callable[[Session], T]) -> T:
+        async with self.sessions() as session:
+            with self._busy("write"):
+                return await session.run_sync(unit)
+
+    @contextmanager
+    def _busy(self, kind: str) -> Iterator[None]:
+        self._metrics.db_busy(kind, 1)
+        try:
+            yield
+        finally:
+            self._metrics.db_busy(kind, -1)
+
+    def _counted(
+        self, kind: str, runner: Callable[[Engine, Callable[[Any], T]], T], unit: Callable[[Any], T]
+    ) -> Callable[[Engine], T]:
+        def job(engine: Engine) -> T:
+            with self._busy(kind):
+                return runner(engine, unit)
+
+        return job
+
+
+async def _apart(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` in an empty context: no request context reaches a unit of work."""
+    return await asyncio.create_task(work, context=contextvars.Context())
+
+
+def _on_connection(engine: Engine, unit: Callable[[Connection], T]) -> T:
+    with engine.connect() as connection:
+        return unit(connection)
+
+
+def _in_session(engine: Engine, unit: Callable[[Session], T]) -> T:
+    with Session(engine, expire_on_commit=False) as session:
+        return unit(session)
+
+
+def _schema_revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    revision: str | None = connection.execute(
+        text("SELECT version_num FROM alembic_version")
+    ).scalar()
+    return revision
