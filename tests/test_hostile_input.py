@@ -624,3 +624,29 @@ async def test_deeply_nested_bodies_are_422_with_or_without_an_idempotency_key(
     response = await caller.client.post("/api/users", data=body.encode(), headers=headers)
     await assert_error(response, 422, "VALIDATION_ERROR")
     await assert_nothing_stored(caller)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("updated_at", 0),
+        ("updated_at", 1_700_000_000.5),
+        ("created_at", "2026-01-01"),
+        ("created_at", "1700000000"),
+        ("id", "5"),
+        ("id", True),
+        ("id", 1.0),
+    ],
+)
+async def test_read_only_fields_must_have_their_documented_type(
+    caller: Caller, field: str, value: Any
+) -> None:
+    """Read-only fields are ignored when sent back as GET returned them, and refused (422)
+    when they are not what /openapi.json says they are: an RFC 3339 string, an integer."""
+    response = await caller.client.patch(caller.url, json={field: value}, headers=caller.headers())
+    assert field in await assert_error(response, 422, "VALIDATION_ERROR")
+    echoed = await caller.client.patch(
+        caller.url, json={field: caller.user[field]}, headers=caller.headers()
+    )
+    assert echoed.status_code == 200
+    await assert_nothing_stored(caller)
