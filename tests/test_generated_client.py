@@ -68,36 +68,37 @@ async def test_the_generated_client_registers_logs_in_lists_and_gets_typed_error
     list_users = module(generated, "api.users.list_users")
     log_in = module(generated, "api.tokens.log_in")
     email = unique_email("generated")
-
-    anonymous = generated.Client(base_url=server.base_url)
     body = models.UserCreate(name="Gen", email=email, password=PASSWORD)
-    created = await register.asyncio_detailed(client=anonymous, body=body, idempotency_key="k-1")
-    assert created.status_code == 201
-    assert isinstance(created.parsed, models.UserEnvelope)
-    user = created.parsed.data
-    etag = created.headers["ETag"]
 
-    again = await register.asyncio_detailed(client=anonymous, body=body)
-    assert again.status_code == 409
-    assert isinstance(again.parsed, models.ErrorEnvelope)
-    assert again.parsed.error.code == "CONFLICT"
-
-    login = await log_in.asyncio(
-        client=anonymous, body=models.TokenCreate(email=email, password=PASSWORD)
-    )
+    async with generated.Client(base_url=server.base_url) as anonymous:
+        created = await register.asyncio_detailed(
+            client=anonymous, body=body, idempotency_key="k-1"
+        )
+        assert created.status_code == 201
+        assert isinstance(created.parsed, models.UserEnvelope)
+        again = await register.asyncio_detailed(client=anonymous, body=body)
+        assert again.status_code == 409
+        assert isinstance(again.parsed, models.ErrorEnvelope)
+        assert again.parsed.error.code == "CONFLICT"
+        login = await log_in.asyncio(
+            client=anonymous, body=models.TokenCreate(email=email, password=PASSWORD)
+        )
     assert isinstance(login, models.TokenEnvelope)
-    signed_in = generated.AuthenticatedClient(base_url=server.base_url, token=login.data.token)
+    user, etag = created.parsed.data, created.headers["ETag"]
 
-    page = await list_users.asyncio(
-        client=signed_in, sort=models.ListUsersSort.NAME_DESC, per_page=5
-    )
-    assert isinstance(page, models.UserListEnvelope)
-    assert user.id in [listed.id for listed in page.data]
-
-    patch = models.UserPatch(name="Renamed")
-    changed = await update.asyncio_detailed(user.id, client=signed_in, body=patch, if_match=etag)
-    assert changed.status_code == 200
-    stale = await update.asyncio_detailed(user.id, client=signed_in, body=patch, if_match=etag)
+    token = login.data.token
+    async with generated.AuthenticatedClient(base_url=server.base_url, token=token) as signed_in:
+        page = await list_users.asyncio(
+            client=signed_in, sort=models.ListUsersSort.NAME_DESC, per_page=5
+        )
+        assert isinstance(page, models.UserListEnvelope)
+        assert user.id in [listed.id for listed in page.data]
+        patch = models.UserPatch(name="Renamed")
+        changed = await update.asyncio_detailed(
+            user.id, client=signed_in, body=patch, if_match=etag
+        )
+        assert changed.status_code == 200
+        stale = await update.asyncio_detailed(user.id, client=signed_in, body=patch, if_match=etag)
     assert stale.status_code == 412
     assert isinstance(stale.parsed, models.ErrorEnvelope)
     assert stale.parsed.error.code == "PRECONDITION_FAILED"

@@ -67,29 +67,33 @@ class Credentials:
 
 
 @pytest.fixture(scope="module")
+def live_database_url(template: TemplateLike, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return fresh_database_url(template, tmp_path_factory.mktemp("schemathesis"))
+
+
+@pytest.fixture(scope="module")
 def live_server(
-    template: TemplateLike, tmp_path_factory: pytest.TempPathFactory
+    live_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    directory = tmp_path_factory.mktemp("schemathesis")
-    database_url = fresh_database_url(template, directory)
-    with run_server(database_url, env=SERVER_ENV, log_dir=directory) as server:
+    directory = tmp_path_factory.mktemp("schemathesis-logs")
+    with run_server(live_database_url, env=SERVER_ENV, log_dir=directory) as server:
         yield server
     assert "Traceback" not in server.log()
 
 
 @pytest.fixture(scope="module")
-def credentials(live_server: Server) -> Credentials:
+def credentials(live_server: Server, live_database_url: str) -> Credentials:
     email = unique_email("admin")
-    asyncio.run(_create_admin(live_server, email))
+    asyncio.run(_create_admin(live_database_url, email))
     with httpx.Client(base_url=live_server.base_url, timeout=30.0) as client:
         login = client.post("/api/tokens", json={"email": email, "password": PASSWORD})
     assert login.status_code == 201, login.text
     return Credentials(live_server.base_url, login.json()["data"]["token"])
 
 
-async def _create_admin(server: Server, email: str) -> None:
+async def _create_admin(database_url: str, email: str) -> None:
     """An admin, made the way `roster create-user --admin` makes one."""
-    db = Database(Settings(database_url=server.database_url))
+    db = Database(Settings(database_url=database_url))
     passwords = Passwords(PasswordHashing(memory_kib=1024, time_cost=1, workers=1))
     try:
         await create_user(db, passwords, "Admin", email, PASSWORD, "admin")
