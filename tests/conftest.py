@@ -18,6 +18,7 @@ from service.db.migrations import upgrade
 from service.settings import PasswordHashing, Settings
 
 from . import pg
+from .factories import Account, Accounts
 
 BACKEND = os.environ.get("ROSTER_TEST_DATABASE", "sqlite")
 # Cheap hashing for speed; tests about the production parameters build their own settings.
@@ -106,6 +107,23 @@ async def app(settings: Settings) -> AsyncIterator[Quart]:
 @pytest.fixture
 def client(app: Quart) -> Client:
     return app.test_client()
+
+
+@pytest.fixture
+def accounts(app: Quart, client: Client) -> Accounts:
+    return Accounts(app, client)
+
+
+@pytest.fixture
+async def alice(accounts: Accounts) -> Account:
+    """A user with a live token."""
+    return await accounts.user("Alice")
+
+
+@pytest.fixture
+async def admin(accounts: Accounts) -> Account:
+    """An admin with a live token."""
+    return await accounts.admin()
 
 
 def with_settings(settings: Settings, **changes: object) -> Settings:

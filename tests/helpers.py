@@ -4,6 +4,7 @@ and errors, and reach the app's runtime (its database and password hasher)."""
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,6 @@ from quart.wrappers import Response
 from sqlalchemy import inspect, text
 
 from service.app import create_app
-from service.domain.users import create_user
 from service.http.context import RUNTIME
 from service.runtime import Runtime
 from service.settings import Settings
@@ -62,30 +62,46 @@ async def login(client: Client, email: str, password: str = PASSWORD) -> str:
     return token
 
 
-async def user_with_token(
-    client: Client, name: str = "Alice", password: str = PASSWORD
-) -> tuple[Json, str]:
-    user = await register(client, name=name, password=password)
-    return user, await login(client, user["email"], password)
-
-
-async def admin_with_token(app: Quart, client: Client) -> tuple[Json, str]:
-    """An admin, created the way `roster create-user --admin` does, and a token of theirs."""
-    runtime = runtime_of(app)
-    email = unique_email("admin")
-    user = await create_user(runtime.db, runtime.passwords, "Admin", email, PASSWORD, "admin")
-    token = await login(client, email)
-    response = await client.get(f"/api/users/{user.id}", headers=bearer(token))
-    data: Json = (await response.get_json())["data"]
-    return data, token
-
-
 async def total_users(client: Client, token: str) -> int:
     """`meta.total` of GET /api/users: how many users there are."""
     response = await client.get("/api/users?per_page=1", headers=bearer(token))
     assert response.status_code == 200
     total: int = (await body_of(response))["meta"]["total"]
     return total
+
+
+# --- users as the API shows them ----------------------------------------------------------
+
+FIELDS = {"id", "name", "email", "role", "created_at", "updated_at"}
+NEW_PASSWORD = "another-long-secret"
+
+
+async def fetch(client: Client, token: str, user_id: int) -> Json:
+    """GET /api/users/{id}: the representation (`data`)."""
+    response = await client.get(f"/api/users/{user_id}", headers=bearer(token))
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    data: Json = (await body_of(response))["data"]
+    return data
+
+
+async def profile_status(client: Client, token: str) -> int:
+    return (await client.get("/api/profile", headers=bearer(token))).status_code
+
+
+async def login_status(client: Client, email: str, password: str) -> int:
+    response = await client.post("/api/tokens", json={"email": email, "password": password})
+    return response.status_code
+
+
+def assert_representation(user: Json) -> None:
+    """A user as docs/API.md §3 shows one: exactly these fields, of these types."""
+    assert set(user) == FIELDS
+    assert isinstance(user["id"], int)
+    assert not isinstance(user["id"], bool)
+    assert user["id"] >= 1
+    assert user["role"] in {"user", "admin"}
+    parse_timestamp(user["created_at"])
+    parse_timestamp(user["updated_at"])
 
 
 # --- requests and responses ------------------------------------------------------------------
@@ -97,11 +113,15 @@ async def send(
     path: str,
     body: Json | None = None,
     headers: dict[str, str] | None = None,
+    data: bytes | None = None,
 ) -> Response:
-    """A request with a JSON body only when there is one (`json=None` would send `null`)."""
+    """A request with a JSON body only when there is one (`json=None` would send `null`), or
+    raw bytes (`data`)."""
     kwargs: dict[str, Any] = {"method": method, "headers": headers or {}}
     if body is not None:
         kwargs["json"] = body
+    if data is not None:
+        kwargs["data"] = data
     return await client.open(path, **kwargs)
 
 
@@ -182,25 +202,42 @@ async def all_cells(app: Quart) -> list[str]:
 
 
 class Argon2Spy:
-    """Records every argon2 hash and verification the process makes (patched on the library's
-    class, so it sees the hasher threads' work without reaching into Roster)."""
+    """Records every argon2 hash and verification the process makes, and how many hashes run
+    at once (patched on the library's class: it sees the hashing threads' work without reaching
+    into Roster)."""
 
     def __init__(self, monkeypatch: Any) -> None:
         self.hashed: list[str] = []
         self.verified: list[tuple[str, str]] = []
+        self.running = self.peak = self.finished = 0
+        self.started = threading.Event()  # set once a hash has begun
+        self._lock = threading.Lock()
         hash_, verify = PasswordHasher.hash, PasswordHasher.verify
 
         def hashing(hasher: PasswordHasher, password: str | bytes, **kwargs: Any) -> str:
-            self.hashed.append(str(password))
-            return hash_(hasher, password, **kwargs)
+            with self._lock:
+                self.hashed.append(str(password))
+                self.running += 1
+                self.peak = max(self.peak, self.running)
+            self.started.set()
+            try:
+                return hash_(hasher, password, **kwargs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+                    self.finished += 1
 
         def verifying(hasher: PasswordHasher, password_hash: Any, password: Any) -> Literal[True]:
-            self.verified.append((str(password_hash), str(password)))
+            with self._lock:
+                self.verified.append((str(password_hash), str(password)))
             return verify(hasher, password_hash, password)
 
         monkeypatch.setattr(PasswordHasher, "hash", hashing)
         monkeypatch.setattr(PasswordHasher, "verify", verifying)
 
     def clear(self) -> None:
-        self.hashed.clear()
-        self.verified.clear()
+        with self._lock:
+            self.hashed.clear()
+            self.verified.clear()
+            self.finished = self.peak = 0
+        self.started.clear()

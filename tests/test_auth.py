@@ -8,14 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from quart import Quart, Response
 from sqlalchemy import func, select, update
 
 from service.db.models import Token
-from service.domain.passwords import Passwords
 from service.settings import Settings
 
+from .factories import user_with_token
 from .helpers import (
     PASSWORD,
     Argon2Spy,
@@ -30,7 +29,6 @@ from .helpers import (
     runtime_of,
     serving,
     unique_email,
-    user_with_token,
 )
 
 URL_SAFE_256_BITS = re.compile(r"^[A-Za-z0-9_-]{43,}$")
@@ -169,22 +167,6 @@ async def test_failed_login_issues_no_token(app: Quart, client: Client) -> None:
     assert await token_rows(app) == []
 
 
-class VerificationSpy:
-    """Stands in for the runtime's argon2 hasher, recording what it is asked to verify."""
-
-    def __init__(self, passwords: Passwords, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.verified: list[tuple[str, str]] = []
-        self._hasher: PasswordHasher = passwords._hasher
-        monkeypatch.setattr(passwords, "_hasher", self)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._hasher, name)
-
-    def verify(self, password_hash: str, password: str) -> bool:
-        self.verified.append((password_hash, password))
-        return self._hasher.verify(password_hash, password)
-
-
 def parameters(password_hash: str) -> str:
     """`$argon2id$v=19$m=1024,t=1,p=1` of a PHC string: everything but salt and digest."""
     return "$".join(password_hash.split("$")[:4])
@@ -194,7 +176,7 @@ async def test_unknown_email_still_verifies_a_password(
     app: Quart, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = await register(client)
-    spy = VerificationSpy(runtime_of(app).passwords, monkeypatch)
+    spy = Argon2Spy(monkeypatch)
 
     wrong = await client.post("/api/tokens", json={"email": user["email"], "password": "x" * 9})
     assert wrong.status_code == 401

@@ -4,21 +4,20 @@ one database, as several workers do), with password hashing kept off the event l
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
-from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from quart import Quart, Response
 from sqlalchemy import func, select
 
 from service.db.models import Token, User
 from service.settings import PasswordHashing, Settings
 
+from .factories import user_with_token
 from .helpers import (
     PASSWORD,
+    Argon2Spy,
     Client,
     bearer,
     login,
@@ -26,7 +25,6 @@ from .helpers import (
     runtime_of,
     serving,
     unique_email,
-    user_with_token,
 )
 
 SLOW_HASHING = PasswordHashing(memory_kib=8192, time_cost=3, parallelism=1, workers=2)
@@ -194,34 +192,6 @@ async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(
 # --- password hashing: off the loop, bounded ---------------------------------------------------
 
 
-class HasherProbe:
-    """Wraps the runtime's argon2 hasher: counts hashes running at once and hashes finished."""
-
-    def __init__(self, hasher: PasswordHasher, loop: asyncio.AbstractEventLoop) -> None:
-        self._hasher = hasher
-        self._loop = loop
-        self._lock = threading.Lock()
-        self.running = 0
-        self.peak = 0
-        self.finished = 0
-        self.started = asyncio.Event()  # set once the first hash has begun
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._hasher, name)
-
-    def hash(self, password: str) -> str:
-        with self._lock:
-            self.running += 1
-            self.peak = max(self.peak, self.running)
-        self._loop.call_soon_threadsafe(self.started.set)
-        try:
-            return self._hasher.hash(password)
-        finally:
-            with self._lock:
-                self.running -= 1
-                self.finished += 1
-
-
 @pytest.fixture
 async def slow_app(settings: Settings) -> AsyncIterator[Quart]:
     async with serving(settings, password_hashing=SLOW_HASHING) as application:
@@ -229,14 +199,13 @@ async def slow_app(settings: Settings) -> AsyncIterator[Quart]:
 
 
 @pytest.fixture
-async def probe(slow_app: Quart, monkeypatch: pytest.MonkeyPatch) -> HasherProbe:
-    passwords = runtime_of(slow_app).passwords
-    wrapper = HasherProbe(passwords._hasher, asyncio.get_running_loop())
-    monkeypatch.setattr(passwords, "_hasher", wrapper)
-    return wrapper
+def probe(slow_app: Quart, monkeypatch: pytest.MonkeyPatch) -> Argon2Spy:
+    spy = Argon2Spy(monkeypatch)
+    spy.clear()  # what starting the app hashed does not count
+    return spy
 
 
-async def test_hashing_does_not_block_the_event_loop(slow_app: Quart, probe: HasherProbe) -> None:
+async def test_hashing_does_not_block_the_event_loop(slow_app: Quart, probe: Argon2Spy) -> None:
     client = slow_app.test_client()
     order: list[str] = []
     hashes_done_at_health: list[int] = []
@@ -253,7 +222,7 @@ async def test_hashing_does_not_block_the_event_loop(slow_app: Quart, probe: Has
         return response.status_code
 
     registrations = [asyncio.create_task(register_one(index)) for index in range(64)]
-    await probe.started.wait()  # the registrations are in flight, hashing
+    await asyncio.to_thread(probe.started.wait, 30)  # the registrations are hashing
     health_codes = [await health() for _ in range(10)]
     register_codes = await asyncio.gather(*registrations)
 
@@ -269,7 +238,7 @@ async def test_hashing_does_not_block_the_event_loop(slow_app: Quart, probe: Has
     assert probe.finished == 64
 
 
-async def test_hashing_is_bounded_by_workers(slow_app: Quart, probe: HasherProbe) -> None:
+async def test_hashing_is_bounded_by_workers(slow_app: Quart, probe: Argon2Spy) -> None:
     client = slow_app.test_client()
     responses = await asyncio.gather(
         *(

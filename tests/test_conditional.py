@@ -8,11 +8,11 @@ import pytest
 from quart import Quart
 from quart.wrappers import Response
 
+from .factories import admin_with_token, user_with_token
 from .helpers import (
     PASSWORD,
     Client,
     Json,
-    admin_with_token,
     assert_error,
     bearer,
     body_of,
@@ -20,7 +20,6 @@ from .helpers import (
     register,
     send,
     unique_email,
-    user_with_token,
 )
 
 STRONG_ETAG = re.compile(r'^"[\x21\x23-\x7e\x80-\xff]*"$')  # RFC 9110 entity-tag, not W/

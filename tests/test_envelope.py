@@ -7,21 +7,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
-from quart import Quart, Response
+from quart import Response
 
 import service.domain.users
 
+from .factories import Account
 from .helpers import (
     PASSWORD,
     Client,
     Json,
-    admin_with_token,
     assert_error,
     assert_json_headers,
     bearer,
     body_of,
+    send,
     unique_email,
-    user_with_token,
 )
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -47,22 +47,8 @@ Scenario = Callable[[World, Headers], Awaitable[Response]]
 
 
 @pytest.fixture
-async def world(app: Quart, client: Client) -> World:
-    user, token = await user_with_token(client)
-    admin, admin_token = await admin_with_token(app, client)
-    return World(client, user, token, admin, admin_token)
-
-
-def send(client: Client, method: str) -> Callable[..., Awaitable[Response]]:
-    """The test client's function for an HTTP method."""
-    methods: dict[str, Callable[..., Awaitable[Response]]] = {
-        "GET": client.get,
-        "POST": client.post,
-        "PUT": client.put,
-        "PATCH": client.patch,
-        "DELETE": client.delete,
-    }
-    return methods[method]
+def world(alice: Account, admin: Account) -> World:
+    return World(alice.client, alice.user, alice.token, admin.user, admin.token)
 
 
 def allowed(response: Response) -> set[str]:
@@ -375,7 +361,7 @@ async def test_unknown_route_is_json_not_found(world: World) -> None:
 
 async def test_method_not_allowed_is_json_with_allow(client: Client) -> None:
     for method, path in NOT_ALLOWED:
-        response = await send(client, method)(path)
+        response = await send(client, method, path)
         details = await assert_error(response, 405, "METHOD_NOT_ALLOWED")
         assert details == {}
         assert allowed(response) == METHODS_BY_ROUTE[path], (method, path)
@@ -491,7 +477,7 @@ async def test_403_before_400(world: World) -> None:
     headers = {**bearer(world.token), **JSON}
     url = f"/api/users/{world.admin['id']}"
     for method in ("PUT", "PATCH"):
-        response = await send(world.client, method)(url, data=MALFORMED, headers=headers)
+        response = await send(world.client, method, url, headers=headers, data=MALFORMED)
         await assert_error(response, 403, "FORBIDDEN")
     assert (await read_user(world, world.admin["id"]))["data"] == before["data"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,11 +12,11 @@ from quart import Quart, Response
 
 from service.settings import Settings
 
+from .factories import Account, admin_with_token
 from .helpers import (
     PASSWORD,
     Client,
     Json,
-    admin_with_token,
     assert_error,
     bearer,
     body_of,
@@ -26,41 +25,26 @@ from .helpers import (
     serving,
     total_users,
     unique_email,
-    user_with_token,
 )
 
 JSON = {"Content-Type": "application/json"}
 ONE_MIB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Caller:
-    client: Client
-    user: Json
-    token: str
-
-    @property
-    def url(self) -> str:
-        return f"/api/users/{self.user['id']}"
-
-    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**bearer(self.token), **(extra or {})}
-
-
 @pytest.fixture
-async def caller(client: Client) -> Caller:
-    user, token = await user_with_token(client)
-    return Caller(client, user, token)
+def caller(alice: Account) -> Account:
+    """Who sends the hostile input: a user with a token."""
+    return alice
 
 
-async def stored_self(caller: Caller) -> Json:
+async def stored_self(caller: Account) -> Json:
     response = await caller.client.get(caller.url, headers=caller.headers())
     assert response.status_code == 200
     data: Json = (await body_of(response))["data"]
     return data
 
 
-async def assert_nothing_stored(caller: Caller) -> None:
+async def assert_nothing_stored(caller: Account) -> None:
     """Only the caller exists, unchanged, and their password still works."""
     assert await total_users(caller.client, caller.token) == 1
     assert await stored_self(caller) == caller.user
@@ -74,22 +58,22 @@ def new_user(**overrides: Any) -> Json:
     return {"name": "Mallory", "email": unique_email("new"), "password": PASSWORD, **overrides}
 
 
-Send = Callable[[Caller, bytes], Awaitable[Response]]
+Send = Callable[[Account, bytes], Awaitable[Response]]
 
 
-async def _register_raw(caller: Caller, body: bytes) -> Response:
+async def _register_raw(caller: Account, body: bytes) -> Response:
     return await caller.client.post("/api/users", data=body, headers=JSON)
 
 
-async def _patch_raw(caller: Caller, body: bytes) -> Response:
+async def _patch_raw(caller: Account, body: bytes) -> Response:
     return await caller.client.patch(caller.url, data=body, headers=caller.headers(JSON))
 
 
-async def _put_raw(caller: Caller, body: bytes) -> Response:
+async def _put_raw(caller: Account, body: bytes) -> Response:
     return await caller.client.put(caller.url, data=body, headers=caller.headers(JSON))
 
 
-async def _login_raw(caller: Caller, body: bytes) -> Response:
+async def _login_raw(caller: Account, body: bytes) -> Response:
     return await caller.client.post("/api/tokens", data=body, headers=JSON)
 
 
@@ -125,7 +109,7 @@ UNPARSEABLE = [
 NON_OBJECTS = [b"null", b"[]", b'[{"name": "Bob"}]', b'"a string"', b"42", b"-1.5", b"true"]
 
 
-async def test_unparseable_json_is_400(caller: Caller) -> None:
+async def test_unparseable_json_is_400(caller: Account) -> None:
     for name, send in SENDERS.items():
         for body in UNPARSEABLE:
             response = await send(caller, body)
@@ -134,7 +118,7 @@ async def test_unparseable_json_is_400(caller: Caller) -> None:
     await assert_nothing_stored(caller)
 
 
-async def test_json_that_is_not_an_object_is_422(caller: Caller) -> None:
+async def test_json_that_is_not_an_object_is_422(caller: Account) -> None:
     for name, send in SENDERS.items():
         for body in NON_OBJECTS:
             response = await send(caller, body)
@@ -157,7 +141,7 @@ BAD_ENCODINGS = [
 ]
 
 
-async def test_invalid_utf8_and_lone_surrogates_are_400(caller: Caller) -> None:
+async def test_invalid_utf8_and_lone_surrogates_are_400(caller: Account) -> None:
     for template in BAD_ENCODINGS:
         body = template.replace(b"%s", PASSWORD.encode())
         for send in (_register_raw, _patch_raw, _put_raw):
@@ -174,7 +158,7 @@ CONTROL_CHARACTERS = ["\u0000", "\u0001", "\u0007", "\b", "\n", "\r", "\t", "\u0
 CONTROL_CHARACTERS += ["\u0085", "\u009f"]  # C1 controls
 
 
-async def test_control_characters_in_name_and_email_are_422(caller: Caller) -> None:
+async def test_control_characters_in_name_and_email_are_422(caller: Account) -> None:
     for char in CONTROL_CHARACTERS:
         name = f"Al{char}ice"
         email = f"ctl{char}x@example.com"
@@ -192,7 +176,7 @@ async def test_control_characters_in_name_and_email_are_422(caller: Caller) -> N
     await assert_nothing_stored(caller)
 
 
-async def test_nul_in_login_is_a_plain_401(caller: Caller) -> None:
+async def test_nul_in_login_is_a_plain_401(caller: Account) -> None:
     for email in ("nul\u0000@example.com", caller.user["email"] + "\u0000"):
         response = await caller.client.post(
             "/api/tokens", json={"email": email, "password": PASSWORD}
@@ -204,7 +188,7 @@ async def test_nul_in_login_is_a_plain_401(caller: Caller) -> None:
     await assert_error(response, 401, "UNAUTHORIZED")
 
 
-async def test_control_characters_in_the_search_query_are_refused(caller: Caller) -> None:
+async def test_control_characters_in_the_search_query_are_refused(caller: Account) -> None:
     for raw in ("%00", "a%00b", "%07", "%1b"):
         response = await caller.client.get(f"/api/users?q={raw}", headers=caller.headers())
         details = await assert_error(response, 422, "VALIDATION_ERROR")
@@ -214,7 +198,7 @@ async def test_control_characters_in_the_search_query_are_refused(caller: Caller
 # --- huge bodies -----------------------------------------------------------------------------
 
 
-async def test_body_over_one_mib_is_413(caller: Caller) -> None:
+async def test_body_over_one_mib_is_413(caller: Account) -> None:
     huge = json.dumps(new_user(name="x" * ONE_MIB)).encode()
     assert len(huge) > ONE_MIB
     for send in SENDERS.values():
@@ -224,7 +208,7 @@ async def test_body_over_one_mib_is_413(caller: Caller) -> None:
     await assert_nothing_stored(caller)
 
 
-async def test_body_of_exactly_one_mib_is_not_413(caller: Caller) -> None:
+async def test_body_of_exactly_one_mib_is_not_413(caller: Account) -> None:
     body = json.dumps(new_user()).encode()
     exact = body + b" " * (ONE_MIB - len(body))
     assert len(exact) == ONE_MIB
@@ -263,7 +247,7 @@ async def test_a_smaller_configured_limit(settings: Settings) -> None:
 # --- huge numbers ----------------------------------------------------------------------------
 
 
-async def test_huge_ids_in_the_path_are_404(caller: Caller) -> None:
+async def test_huge_ids_in_the_path_are_404(caller: Account) -> None:
     huge = ("99999999999999999999999", "9223372036854775808", "1" + "0" * 400, "9" * 5000)
     for user_id in (*huge, "0", "00"):
         url = f"/api/users/{user_id}"
@@ -302,7 +286,7 @@ BAD_QUERIES = [
 ]
 
 
-async def test_malformed_query_parameters_are_422_naming_them(caller: Caller) -> None:
+async def test_malformed_query_parameters_are_422_naming_them(caller: Account) -> None:
     for parameter, value in BAD_QUERIES:
         response = await caller.client.get(
             "/api/users", query_string={parameter: value}, headers=caller.headers()
@@ -331,7 +315,7 @@ BAD_VALUES: list[object] = [
 async def test_wrong_types_are_422_naming_the_field(app: Quart, client: Client, field: str) -> None:
     # An admin, who may set `role`: for anyone else a `role` other than their own is 403 first.
     admin, token = await admin_with_token(app, client)
-    caller = Caller(client, admin, token)
+    caller = Account(client, admin, token)
     for value in BAD_VALUES:
         body = new_user(**{field: value})
         response = await caller.client.post("/api/users", json=body, headers=caller.headers())
@@ -357,7 +341,7 @@ async def test_wrong_types_are_422_naming_the_field(app: Quart, client: Client, 
     await assert_nothing_stored(caller)
 
 
-async def test_unknown_fields_are_422_naming_them(caller: Caller) -> None:
+async def test_unknown_fields_are_422_naming_them(caller: Account) -> None:
     extras = {"is_admin": True, "password_hash": "x", "__proto__": {"role": "admin"}, "Name": "B"}
     response = await caller.client.post("/api/users", json={**new_user(), **extras})
     details = await assert_error(response, 422, "VALIDATION_ERROR")
@@ -380,7 +364,7 @@ async def test_unknown_fields_are_422_naming_them(caller: Caller) -> None:
     await assert_nothing_stored(caller)
 
 
-async def test_a_password_is_never_echoed_in_an_error(caller: Caller) -> None:
+async def test_a_password_is_never_echoed_in_an_error(caller: Account) -> None:
     secret = "Zebra-Kumquat-7731-"
     too_long = secret * 8  # 152 characters: over the 128 limit
     too_short = "Zk9-77!"
@@ -445,7 +429,7 @@ LITERAL_NAMES = [
 ]
 
 
-async def test_odd_names_are_stored_and_read_back_literally(caller: Caller) -> None:
+async def test_odd_names_are_stored_and_read_back_literally(caller: Account) -> None:
     created: dict[str, int] = {}
     for name in LITERAL_NAMES:
         user = await register(caller.client, name=name)
@@ -463,7 +447,7 @@ async def test_odd_names_are_stored_and_read_back_literally(caller: Caller) -> N
     assert (await stored_self(caller))["name"] == LITERAL_NAMES[0]
 
 
-async def test_search_wildcards_match_literally(caller: Caller) -> None:
+async def test_search_wildcards_match_literally(caller: Account) -> None:
     for name in ("100% sure", "snake_case", "back\\slash", "plain"):
         await register(caller.client, name=name)
 
@@ -484,7 +468,7 @@ async def test_search_wildcards_match_literally(caller: Caller) -> None:
 @pytest.mark.parametrize(
     "unit", ["a", "é", "中", "😀", "e\u0301"], ids=["ascii", "latin", "cjk", "emoji", "combining"]
 )
-async def test_name_length_is_counted_in_code_points(caller: Caller, unit: str) -> None:
+async def test_name_length_is_counted_in_code_points(caller: Account, unit: str) -> None:
     count = 100 // len(unit)
     longest = unit * count
     assert len(longest) == 100
@@ -524,7 +508,7 @@ def email_of_length(length: int, tag: str) -> str:
     return email
 
 
-async def test_email_length_limit(caller: Caller) -> None:
+async def test_email_length_limit(caller: Account) -> None:
     longest = email_of_length(254, "a")
     user = await register(caller.client, email=longest)
     assert user["email"] == longest
@@ -565,7 +549,7 @@ GARBAGE_AUTHORIZATION = [
 ]
 
 
-async def test_garbage_authorization_is_401(caller: Caller) -> None:
+async def test_garbage_authorization_is_401(caller: Account) -> None:
     for header in GARBAGE_AUTHORIZATION:
         for method, url in (("GET", "/api/profile"), ("PATCH", caller.url), ("GET", "/api/users")):
             response = await caller.client.open(
@@ -577,7 +561,7 @@ async def test_garbage_authorization_is_401(caller: Caller) -> None:
     await assert_nothing_stored(caller)
 
 
-async def test_basic_authorization_is_401_with_a_bearer_challenge(caller: Caller) -> None:
+async def test_basic_authorization_is_401_with_a_bearer_challenge(caller: Account) -> None:
     # Even with the right credentials: only bearer tokens are accepted.
     credentials = base64.b64encode(f"{caller.user['email']}:{PASSWORD}".encode()).decode()
     for url in ("/api/profile", "/api/users", caller.url):
@@ -589,7 +573,7 @@ async def test_basic_authorization_is_401_with_a_bearer_challenge(caller: Caller
 # --- bodies built to be expensive ----------------------------------------------------------
 
 
-async def test_a_megabyte_of_unknown_keys_gets_a_short_error(caller: Caller) -> None:
+async def test_a_megabyte_of_unknown_keys_gets_a_short_error(caller: Account) -> None:
     """Every key is unknown; the error names a few and counts the rest, instead of listing
     tens of thousands (a 2 MB error, half a second of CPU each)."""
     keys = {f"k{index:06d}": 0 for index in range(60_000)}
@@ -605,7 +589,7 @@ async def test_a_megabyte_of_unknown_keys_gets_a_short_error(caller: Caller) -> 
     await assert_nothing_stored(caller)
 
 
-async def test_many_wrong_fields_are_capped_too(caller: Caller) -> None:
+async def test_many_wrong_fields_are_capped_too(caller: Account) -> None:
     body = {f"f{index}": index for index in range(40)}
     response = await caller.client.post("/api/users", json=body)
     details = await assert_error(response, 422, "VALIDATION_ERROR")
@@ -616,7 +600,7 @@ async def test_many_wrong_fields_are_capped_too(caller: Caller) -> None:
 @pytest.mark.parametrize("depth", [100, 300, 1000])
 @pytest.mark.parametrize("with_key", [False, True], ids=["no-key", "idempotency-key"])
 async def test_deeply_nested_bodies_are_422_with_or_without_an_idempotency_key(
-    caller: Caller, depth: int, with_key: bool
+    caller: Account, depth: int, with_key: bool
 ) -> None:
     nested = "[" * depth + "]" * depth
     body = f'{{"name": "N", "email": "{unique_email()}", "password": "{PASSWORD}", "x": {nested}}}'
@@ -639,7 +623,7 @@ async def test_deeply_nested_bodies_are_422_with_or_without_an_idempotency_key(
     ],
 )
 async def test_read_only_fields_must_have_their_documented_type(
-    caller: Caller, field: str, value: Any
+    caller: Account, field: str, value: Any
 ) -> None:
     """Read-only fields are ignored when sent back as GET returned them, and refused (422)
     when they are not what /openapi.json says they are: an RFC 3339 string, an integer."""

@@ -21,11 +21,11 @@ from service.domain.idempotency import request_fingerprint
 from service.domain.passwords import Passwords
 from service.schemas import UserOut
 
+from .factories import admin_with_token, user_with_token
 from .helpers import (
     PASSWORD,
     Client,
     Json,
-    admin_with_token,
     assert_envelope,
     assert_error,
     bearer,
@@ -34,7 +34,6 @@ from .helpers import (
     runtime_of,
     total_users,
     unique_email,
-    user_with_token,
 )
 
 KEY = "Idempotency-Key"

@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.settings import RateLimit, Settings
 
-from .helpers import PASSWORD, Client, assert_error, bearer, serving, user_with_token
+from .factories import user_with_token
+from .helpers import PASSWORD, Client, assert_error, bearer, serving
 from .server import Server, register, run_server
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

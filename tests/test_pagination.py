@@ -11,7 +11,8 @@ import pytest
 from quart import Quart
 from quart.wrappers import Response
 
-from .helpers import PASSWORD, Client, Json, admin_with_token, bearer, login, register
+from .factories import admin_with_token
+from .helpers import PASSWORD, Client, Json, bearer, login, register
 
 Query = dict[str, str | int]
 TOKEN_CHARS = frozenset(

@@ -1,4 +1,5 @@
-from .helpers import Client, bearer, register, user_with_token
+from .factories import user_with_token
+from .helpers import Client, bearer, register
 
 
 async def test_health(client: Client) -> None:
