@@ -32,8 +32,6 @@ UNMATCHED = "unmatched"  # the route label of requests no route matched (404, 40
 class Metrics:
     """What Roster counts; this base counts nothing (METRICS_ENABLED=false)."""
 
-    enabled = False
-
     def route_seen(self, route: str, methods: Iterable[str]) -> None:
         """A route the app serves: its latency series exist from the start, at zero."""
 
@@ -64,8 +62,6 @@ class Metrics:
 
 class PrometheusMetrics(Metrics):
     """Samples in files of `directory`, one set per process, summed by every scrape."""
-
-    enabled = True
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

@@ -20,7 +20,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 Role = Literal["user", "admin"]
-ROLES: tuple[Role, ...] = ("user", "admin")
 SortKey = Literal["id", "-id", "name", "-name", "email", "-email", "created_at", "-created_at"]
 MAX_ID = 2**63 - 1
 # The default of an optional body field. A client's explicit null is still rejected: `None` is

@@ -87,11 +87,6 @@ def caller_by_token(
     return Authenticated(caller, row.token_id, path_user)
 
 
-def user_by_id(conn: Connection, user_id: int) -> UserOut | None:
-    row = conn.execute(USER_BY_ID, {"user_id": user_id}).first()
-    return None if row is None else _user_of_columns(row)
-
-
 def users_page(conn: Connection, query: UserListQuery) -> tuple[list[UserOut], int]:
     """A page and the total, in one statement while the page has rows: the total as an
     uncorrelated scalar subquery, computed once (`count(*) OVER ()` would sort every match)."""

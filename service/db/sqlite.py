@@ -56,7 +56,6 @@ class Threads:
     def __init__(
         self, settings: Settings, threads: int, name: str, immediate: bool = False
     ) -> None:
-        self.size = threads
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix=name)
         self.engine = create_engine(
             make_url(settings.database_url).set(drivername="sqlite"),
