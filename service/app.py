@@ -10,7 +10,7 @@ from quart_schema import QuartSchema, Tag
 from quart_schema.openapi import Info
 
 from . import __version__
-from .api import docs, health, tokens, users
+from .api import docs, health, sessions, tokens, users
 from .api.auth import SECURITY_SCHEMES
 from .http.bodies import RosterRequest
 from .http.context import RUNTIME, attach_settings
@@ -29,6 +29,7 @@ UNTIMED = frozenset({"HEAD", "OPTIONS"})  # methods whose latency series are not
 TAGS: list[Tag | dict[Any, Any]] = [
     Tag(name="users", description="Register, list, read, change and delete users"),
     Tag(name="tokens", description="Log in and out; who am I"),
+    Tag(name="sessions", description="Your live tokens, and ending them"),
     Tag(name="operations", description="Liveness, readiness and metrics"),
 ]
 
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None) -> Quart:
         openapi_provider_class=RosterOpenAPIProvider,
     )
     app.json = OrjsonProvider(app)
-    for blueprint in (health.blueprint, docs.blueprint, tokens.blueprint, users.blueprint):
+    blueprints = (health, docs, tokens, sessions, users)
+    for blueprint in (module.blueprint for module in blueprints):
         app.register_blueprint(blueprint)
     if settings.metrics_enabled:
         app.register_blueprint(health.metrics_blueprint)

@@ -34,6 +34,10 @@ class Forbidden(ApiError):
     status, code, message = 403, "FORBIDDEN", "Not allowed"
 
 
+class AccountDisabled(Forbidden):
+    code, message = "ACCOUNT_DISABLED", "This account is disabled"
+
+
 class NotFound(ApiError):
     status, code, message = 404, "NOT_FOUND", "Not found"
 

@@ -21,8 +21,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
-LOGIN_OUTCOMES = ("success", "invalid_credentials", "rate_limited")
-RATE_LIMITS = ("email",)
+LOGIN_OUTCOMES = ("success", "invalid_credentials", "account_disabled", "rate_limited")
+RATE_LIMITS = ("email", "address")
 DB_KINDS = ("read", "write")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SHARED_ROOT = "roster-metrics"

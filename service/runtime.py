@@ -1,5 +1,6 @@
 """What a serving app holds while it runs: settings, metrics, the drain's gate, the database,
-the password hasher and the housekeeping task. Built when serving starts, not at import."""
+the password hasher, the sessions' use notes and the housekeeping task. Built when serving
+starts, not at import."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from .db.database import Database
 from .domain.housekeeping import purge_forever
 from .domain.passwords import Passwords
+from .domain.sessions import Touches
 from .draining import WorkGate
 from .metrics import Metrics, PrometheusMetrics, metrics_directory
 from .settings import Settings
@@ -22,6 +24,7 @@ class Runtime:
     gate: WorkGate
     db: Database
     passwords: Passwords
+    touches: Touches
     housekeeping: asyncio.Task[None]
 
     @classmethod
@@ -34,12 +37,15 @@ class Runtime:
         db = Database(settings, metrics, gate)
         passwords = Passwords(settings.password_hashing, metrics, gate)
         await passwords.start()
+        touches = Touches(db, settings.token_touch_seconds)
+        touches.start()
         return cls(
             settings=settings,
             metrics=metrics,
             gate=gate,
             db=db,
             passwords=passwords,
+            touches=touches,
             housekeeping=asyncio.create_task(purge_forever(db, settings)),
         )
 
@@ -52,6 +58,7 @@ class Runtime:
         self.housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.housekeeping
+        await self.touches.stop()
         await self.db.close()
         self.passwords.close()
         self.metrics.close()

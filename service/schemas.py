@@ -20,8 +20,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 Role = Literal["user", "admin"]
+Status = Literal["active", "disabled"]
 SortKey = Literal["id", "-id", "name", "-name", "email", "-email", "created_at", "-created_at"]
 MAX_ID = 2**63 - 1
+UNKNOWN_ADDRESS = "-"  # the client address of a request with no peer (a session stores null)
 # The default of an optional body field. A client's explicit null is still rejected: `None` is
 # not a value of the field's type, and defaults are not validated.
 OMITTED: Any = None
@@ -144,6 +146,7 @@ class UserListQuery(BaseModel):
         default=None, description="Case-insensitive substring of name or email (`%`, `_` literal)."
     )
     role: Role | None = None
+    status: Status | None = None
 
 
 class UserOut(BaseModel):
@@ -153,6 +156,7 @@ class UserOut(BaseModel):
     name: str
     email: str
     role: Role
+    status: Status
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -160,6 +164,19 @@ class UserOut(BaseModel):
 class TokenOut(BaseModel):
     """A newly issued bearer token: shown once, stored only as its hash."""
 
+    id: int = Field(description="The session's id (see `GET /api/tokens`).")
     token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name, not a secret)
     expires_at: Timestamp
+
+
+class SessionOut(BaseModel):
+    """A session: a live token, never the token or its hash."""
+
+    id: int
+    label: str | None
+    created_at: Timestamp
+    expires_at: Timestamp
+    last_used_at: Timestamp
+    client_address: str | None
+    current: bool = Field(description="Whether this is the token presenting the request.")

@@ -24,15 +24,15 @@ class RateLimit:
     window_seconds: int
 
     @classmethod
-    def parse(cls, text: str) -> RateLimit:
+    def parse(cls, text: str, name: str = "LOGIN_RATE_LIMIT") -> RateLimit:
         """Parse `10/minute`, `5/30second`, `100/hour`…"""
         match = _RATE_PATTERN.match(text)
         if match is None:
-            raise SettingsError(f"LOGIN_RATE_LIMIT must look like '10/minute', not {text!r}")
+            raise SettingsError(f"{name} must look like '10/minute', not {text!r}")
         count, multiplier, unit = match.groups()
         window = int(multiplier or 1) * _PERIOD_SECONDS[unit]
         if int(count) < 1 or window < 1:
-            raise SettingsError("LOGIN_RATE_LIMIT needs a positive count and window")
+            raise SettingsError(f"{name} needs a positive count and window")
         return cls(limit=int(count), window_seconds=window)
 
 
@@ -52,6 +52,10 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     token_ttl_seconds: int = 86400
     login_rate_limit: RateLimit = field(default_factory=lambda: RateLimit(10, 60))
+    # None: off. Every login attempt from one client address, whatever the email.
+    login_address_rate_limit: RateLimit | None = field(default_factory=lambda: RateLimit(1000, 60))
+    max_tokens_per_user: int = 50
+    token_touch_seconds: int = 60
     max_content_length: int = 1024 * 1024
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
@@ -85,10 +89,16 @@ class Settings:
             niceness=_int(env, "PASSWORD_HASH_NICENESS", defaults.password_hashing.niceness, 0),
         )
         rate = env.get("LOGIN_RATE_LIMIT")
+        address_rate = env.get("LOGIN_ADDRESS_RATE_LIMIT", "").strip()
         return cls(
             database_url=env.get("DATABASE_URL") or defaults.database_url,
             token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", defaults.token_ttl_seconds),
             login_rate_limit=RateLimit.parse(rate) if rate else defaults.login_rate_limit,
+            login_address_rate_limit=_optional_rate(
+                address_rate, "LOGIN_ADDRESS_RATE_LIMIT", defaults.login_address_rate_limit
+            ),
+            max_tokens_per_user=_int(env, "MAX_TOKENS_PER_USER", defaults.max_tokens_per_user),
+            token_touch_seconds=_int(env, "TOKEN_TOUCH_SECONDS", defaults.token_touch_seconds, 0),
             max_content_length=_int(env, "MAX_CONTENT_LENGTH", defaults.max_content_length),
             log_level=_log_level(env.get("LOG_LEVEL", defaults.log_level)),
             cors_origins=_origins(env.get("CORS_ORIGINS", "")),
@@ -115,6 +125,14 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _optional_rate(raw: str, name: str, default: RateLimit | None) -> RateLimit | None:
+    if raw == "":
+        return default
+    if raw.lower() == "off":
+        return None
+    return RateLimit.parse(raw, name)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:

@@ -72,7 +72,7 @@ async def total_users(client: Client, token: str) -> int:
 
 # --- users as the API shows them ----------------------------------------------------------
 
-FIELDS = {"id", "name", "email", "role", "created_at", "updated_at"}
+FIELDS = {"id", "name", "email", "role", "status", "created_at", "updated_at"}
 NEW_PASSWORD = "another-long-secret"
 
 

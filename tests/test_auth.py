@@ -84,7 +84,7 @@ async def test_login_returns_a_bearer_token(client: Client) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Content-Type"] == "application/json"
     body = await response.get_json()
-    assert set(body["data"]) == {"token", "token_type", "expires_at"}
+    assert set(body["data"]) == {"id", "token", "token_type", "expires_at"}
     assert body["data"]["token_type"] == "Bearer"
     assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
     token = body["data"]["token"]
@@ -389,7 +389,15 @@ async def test_profile_is_the_token_owner(client: Client) -> None:
         assert response.status_code == 200
         body = await response.get_json()
         assert body["data"] == user
-        assert set(body["data"]) == {"id", "name", "email", "role", "created_at", "updated_at"}
+        assert set(body["data"]) == {
+            "id",
+            "name",
+            "email",
+            "role",
+            "status",
+            "created_at",
+            "updated_at",
+        }
         assert body["data"]["role"] == "user"
 
 

@@ -89,7 +89,7 @@ def test_create_admin_prints_it_and_refuses_a_duplicate(database_url: str) -> No
     assert user["email"] == email.lower()
     assert isinstance(user["id"], int)
     assert user["id"] > 0
-    assert set(user) == {"id", "name", "email", "role", "created_at", "updated_at"}
+    assert set(user) == {"id", "name", "email", "role", "status", "created_at", "updated_at"}
 
     duplicate = create_user(database_url, email.lower())
     assert duplicate.returncode == 1

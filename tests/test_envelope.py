@@ -13,6 +13,7 @@ import service.domain.users
 
 from .factories import Account
 from .helpers import (
+    FIELDS,
     PASSWORD,
     Client,
     Json,
@@ -75,7 +76,7 @@ async def test_single_object_envelope(client: Client) -> None:
     assert set(body) == {"data", "meta"}
     assert body["meta"] == {"request_id": created.headers["X-Request-ID"]}
     data = body["data"]
-    assert set(data) == {"id", "name", "email", "role", "created_at", "updated_at"}
+    assert set(data) == FIELDS
     assert isinstance(data["id"], int)
     assert data["id"] >= 1
     assert created.headers["Location"] == f"/api/users/{data['id']}"
@@ -332,8 +333,11 @@ METHODS_BY_ROUTE = {
     "/api/users": USERS,
     "/api/users/1": ONE_USER,
     "/api/users/999999": ONE_USER,
-    "/api/tokens": {"OPTIONS", "POST"},
+    "/api/tokens": {"GET", "HEAD", "OPTIONS", "POST"},
     "/api/tokens/current": {"DELETE", "OPTIONS"},
+    "/api/tokens/others": {"DELETE", "OPTIONS"},
+    "/api/tokens/7": {"DELETE", "OPTIONS"},
+    "/api/users/1/tokens": {"DELETE", "GET", "HEAD", "OPTIONS"},
     "/api/profile": {"GET", "HEAD", "OPTIONS"},
     "/health": {"GET", "HEAD", "OPTIONS"},
 }
@@ -342,8 +346,11 @@ NOT_ALLOWED = [
     ("PUT", "/api/users"),
     ("PATCH", "/api/users"),
     ("POST", "/api/users/1"),
-    ("GET", "/api/tokens"),
+    ("PUT", "/api/tokens"),
     ("GET", "/api/tokens/current"),
+    ("POST", "/api/tokens/others"),
+    ("GET", "/api/tokens/7"),
+    ("PATCH", "/api/users/1/tokens"),
     ("POST", "/health"),
     ("DELETE", "/api/profile"),
 ]

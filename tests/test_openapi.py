@@ -22,6 +22,11 @@ AUTHENTICATED = {
     ("delete", "/api/users/{user_id}"),
     ("delete", "/api/tokens/current"),
     ("get", "/api/profile"),
+    ("get", "/api/tokens"),
+    ("delete", "/api/tokens/others"),
+    ("delete", "/api/tokens/{token_id}"),
+    ("get", "/api/users/{user_id}/tokens"),
+    ("delete", "/api/users/{user_id}/tokens"),
 }
 OPTIONAL_AUTH = {("post", "/api/users")}
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -52,7 +57,11 @@ def resolve(document: Json, schema: Json) -> Json:
 
 
 def json_schema(document: Json, content: Json) -> Json:
-    assert set(content) == {"application/json"}
+    """The JSON schema of a response; errors are problem details too (docs/API.md §1)."""
+    assert set(content) - {"application/problem+json"} == {"application/json"}
+    if "application/problem+json" in content:
+        problem = resolve(document, content["application/problem+json"]["schema"])
+        assert {"type", "title", "status", "detail", "code", "details"} <= set(problem["required"])
     return resolve(document, content["application/json"]["schema"])
 
 
@@ -133,7 +142,7 @@ async def test_responses_have_schemas(document: Json) -> None:
 async def test_list_and_header_documentation(document: Json) -> None:
     listing = document["paths"]["/api/users"]["get"]
     names = {p["name"] for p in listing["parameters"] if p["in"] == "query"}
-    assert names == {"page", "per_page", "sort", "q", "role"}
+    assert names == {"page", "per_page", "sort", "q", "role", "status"}
     envelope = json_schema(document, listing["responses"]["200"]["content"])
     assert envelope["properties"]["data"]["type"] == "array"
     meta = resolve(document, envelope["properties"]["meta"])
@@ -164,7 +173,7 @@ async def test_bearer_security_scheme(document: Json) -> None:
 async def test_documented_security_is_what_the_api_enforces(client: Client, document: Json) -> None:
     """Without a token, exactly the operations documented as needing one answer 401."""
     for method, path, operation in operations(document):
-        url = path.replace("{user_id}", "1")
+        url = re.sub(r"\{[a-z_]+\}", "1", path)
         if method == "get":
             response = await client.get(url)
         elif method == "delete":

@@ -48,7 +48,8 @@ async def limited(settings: Settings) -> AsyncIterator[Limited]:
 
 @contextlib.asynccontextmanager
 async def limited_app(settings: Settings, rule: RateLimit) -> AsyncIterator[Limited]:
-    async with serving(settings, login_rate_limit=rule) as app:
+    """The per-email limit alone (the per-address one is tested in test_login_limits.py)."""
+    async with serving(settings, login_rate_limit=rule, login_address_rate_limit=None) as app:
         yield Limited(app, app.test_client())
 
 
@@ -75,7 +76,7 @@ async def age_attempts(app: Quart, seconds: float, email: str | None = None) -> 
     """Move recorded attempts (all, or one email's) `seconds` into the past."""
     statement = select(LoginAttempt).order_by(LoginAttempt.id)
     if email is not None:
-        statement = statement.where(LoginAttempt.key_hash == attempt_key(email))
+        statement = statement.where(LoginAttempt.key_hash == attempt_key("email", email))
     await _age(app, statement, seconds)
 
 

@@ -7,7 +7,11 @@ request id, and each request here is sent on a new connection with an id of its 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -17,7 +21,14 @@ import pytest
 
 from tests.conftest import Template
 from tests.helpers import PASSWORD, bearer, unique_email
-from tests.server import Server, fresh_database_url, login, register, run_server
+from tests.server import (
+    FAST_HASHING_ENV,
+    Server,
+    fresh_database_url,
+    login,
+    register,
+    run_server,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -27,11 +38,15 @@ ACCESS_LINE = re.compile(r"pid=(\d+) \[([0-9a-f]{32})\] (\w+) (\S+) (\d{3})")
 
 
 @pytest.fixture(scope="module")
-def server(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def database(template: Template, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return fresh_database_url(template, tmp_path_factory.mktemp("workers-db"))
+
+
+@pytest.fixture(scope="module")
+def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("workers")
-    url = fresh_database_url(template, directory)
     env = {"LOGIN_RATE_LIMIT": f"{ATTEMPTS_ALLOWED}/minute", "LOG_LEVEL": "INFO"}
-    with run_server(url, workers=WORKERS, env=env, log_dir=directory) as running:
+    with run_server(database, workers=WORKERS, env=env, log_dir=directory) as running:
         yield running
 
 
@@ -204,3 +219,77 @@ def test_log_lines_name_their_worker(server: Server) -> None:
     pids = {pid for pid, _ in workers_by_request(server).values()}
     assert pids, server.log()
     assert all(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+async def test_a_session_ended_in_one_worker_is_refused_by_every_worker(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    email = await new_user(http)
+    keeper, ended = await login(http, email), await login(http, email)
+    listed = (await http.get("/api/tokens", headers=bearer(ended))).json()["data"]
+    (session,) = [item for item in listed if item["current"]]
+    deleted = await http.delete(f"/api/tokens/{session['id']}", headers=bearer(keeper))
+    assert deleted.status_code == 204
+    answers = await spread(server, http, "GET", "/api/profile", headers=bearer(ended))
+    assert {status for _, status in answers} == {401}
+    assert len({pid for pid, _ in answers}) == WORKERS
+
+
+async def test_a_disabled_users_tokens_fail_in_every_worker(
+    server: Server, http: httpx.AsyncClient, admin_token: str
+) -> None:
+    email = await new_user(http)
+    tokens = [await login(http, email) for _ in range(2)]
+    user_id = (await http.get("/api/profile", headers=bearer(tokens[0]))).json()["data"]["id"]
+    disabled = await http.patch(
+        f"/api/users/{user_id}", json={"status": "disabled"}, headers=bearer(admin_token)
+    )
+    assert disabled.status_code == 200
+    for token in tokens:
+        answers = await spread(server, http, "GET", "/api/profile", headers=bearer(token))
+        assert {status for _, status in answers} == {401}
+        assert len({pid for pid, _ in answers}) == WORKERS
+
+
+@pytest.fixture(scope="module")
+def admin_token(server: Server, database: str) -> str:
+    """An admin, created the way `roster create-user --admin` creates one, and their token."""
+    email = unique_email("admin")
+    created = subprocess.run(
+        [str(Path(sys.executable).parent / "roster"), "create-user", "--name", "Admin",
+         "--email", email, "--password", PASSWORD, "--admin"],
+        env={**os.environ, **FAST_HASHING_ENV, "DATABASE_URL": database},
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert json.loads(created.stdout)["role"] == "admin"
+    response = httpx.post(
+        f"{server.base_url}/api/tokens", json={"email": email, "password": PASSWORD}
+    )
+    token: str = response.json()["data"]["token"]
+    return token
+
+
+async def test_the_per_address_limit_counts_across_workers(
+    template: Template, tmp_path: Path
+) -> None:
+    """Every attempt from one address (all come from 127.0.0.1 here), whatever the email,
+    counts in one window however the attempts are spread over the workers."""
+    env = {"LOGIN_ADDRESS_RATE_LIMIT": f"{ATTEMPTS_ALLOWED}/minute"}
+    url = await asyncio.to_thread(fresh_database_url, template, tmp_path)
+    with run_server(url, workers=WORKERS, env=env, log_dir=tmp_path) as server:
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=server.base_url, limits=limits) as http:
+
+            async def batch() -> list[Sent]:
+                bodies = [{"email": unique_email("a"), "password": "wrong-pass"} for _ in range(8)]
+                return list(
+                    await asyncio.gather(
+                        *(send(http, "POST", "/api/tokens", json=body) for body in bodies)
+                    )
+                )
+
+            attempts = await until_every_worker(server, batch)
+    statuses = [response.status_code for _, response in attempts]
+    assert statuses.count(401) == ATTEMPTS_ALLOWED
+    assert statuses.count(429) == len(attempts) - ATTEMPTS_ALLOWED
+    assert len(pids_of(server, attempts)) == WORKERS

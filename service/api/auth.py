@@ -19,7 +19,8 @@ from quart_schema import security_scheme
 from quart_schema.extension import SecuritySchemeInput
 from quart_schema.openapi import HttpSecurityScheme
 
-from ..domain.tokens import Caller, authenticate
+from ..domain.sessions import Caller
+from ..domain.tokens import authenticate
 from ..errors import Forbidden, NotFound, unauthorized
 from ..http.context import runtime
 from ..schemas import UserOut
@@ -29,7 +30,7 @@ SECURITY_SCHEMES: dict[str, SecuritySchemeInput] = {
     SCHEME: HttpSecurityScheme(scheme="bearer", bearer_format="opaque")
 }
 # A field only an admin may set, and the value a user holds before anyone set it.
-ADMIN_ONLY = {"role": "user"}
+ADMIN_ONLY = {"role": "user", "status": "active"}
 View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
 
 
@@ -91,7 +92,7 @@ async def _access(rule: Rule, path_user_id: int | None) -> Access:
         if rule is not Rule.ANYONE:
             raise unauthorized(token_sent=False)
         return Access(None, None)
-    presented = await authenticate(runtime().db, token, path_user_id)
+    presented = await authenticate(runtime().db, token, path_user_id, runtime().touches)
     if presented is None:
         raise unauthorized(token_sent=True)
     caller = presented.caller

@@ -15,6 +15,8 @@ from ..schemas import (
     Password,
     Role,
     SentTimestamp,
+    SessionOut,
+    Status,
     TokenOut,
     UserOut,
 )
@@ -39,6 +41,9 @@ class UserCreate(_AcceptsReadOnly):
     email: Email = Field(description="Trimmed and lower-cased; unique.")
     password: Password = Field(description="8 to 128 characters; write-only.")
     role: Role = Field(default=OMITTED, description="Only an admin may set it; defaults to `user`.")
+    status: Status = Field(
+        default=OMITTED, description="Only an admin may set it; defaults to `active`."
+    )
 
 
 class UserReplace(_AcceptsReadOnly):
@@ -46,6 +51,9 @@ class UserReplace(_AcceptsReadOnly):
     email: Email
     password: Password = Field(default=OMITTED, description="Optional; always counts as a change.")
     role: Role = Field(default=OMITTED, description="Only an admin may change it.")
+    status: Status = Field(
+        default=OMITTED, description="Only an admin may change it; disabling ends every session."
+    )
 
 
 class UserPatch(_AcceptsReadOnly):
@@ -53,11 +61,19 @@ class UserPatch(_AcceptsReadOnly):
     email: Email = Field(default=OMITTED)
     password: Password = Field(default=OMITTED)
     role: Role = Field(default=OMITTED, description="Only an admin may change it.")
+    status: Status = Field(
+        default=OMITTED, description="Only an admin may change it; disabling ends every session."
+    )
 
 
 class TokenCreate(_Body):
-    email: str = Field(description="Matched after trimming and lower-casing.")
+    email: str = Field(description="Matched after trimming, NFC and case folding.")
     password: str
+    label: Name = Field(
+        default=OMITTED,
+        description="Names the session, 1 to 100 characters after trimming; by default the "
+        "request's User-Agent (cut to 100 characters), or null without one.",
+    )
 
 
 class HealthOut(BaseModel):
@@ -79,6 +95,10 @@ class UserListEnvelope(ListEnvelope[UserOut]):
 
 class TokenEnvelope(DataEnvelope[TokenOut]):
     """A newly issued bearer token."""
+
+
+class SessionListEnvelope(DataEnvelope[list[SessionOut]]):
+    """Live sessions, newest first."""
 
 
 class HealthEnvelope(DataEnvelope[HealthOut]):

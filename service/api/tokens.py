@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from quart import Blueprint
+from quart import Blueprint, request
 from werkzeug.datastructures import Headers
 
 from ..domain import tokens
-from ..errors import RateLimited, Unauthorized
+from ..domain.rate_limits import Window, tightest
+from ..errors import AccountDisabled, RateLimited, Unauthorized
+from ..http.client_address import current_client_address
 from ..http.context import runtime
 from ..http.envelope import meta
 from ..http.etags import etag_of
@@ -24,33 +23,53 @@ from .schemas import TokenCreate, TokenEnvelope, UserEnvelope
 # TypeAdapter to dump a dict of headers on every response.
 blueprint = Blueprint("tokens", __name__)
 SIGNED_IN_ERRORS = (401, 503)
+RATE_LIMIT_HEADERS = ("RateLimit-Policy", "RateLimit")
+LABEL_LENGTH = 100
 
 
 @blueprint.post("/api/tokens")
 @operation(
     "log_in",
     "tokens",
-    Reply(201, TokenEnvelope, "A new bearer token", ("Cache-Control",)),
-    errors=(400, 401, 413, 422, 429, 503),
+    Reply(201, TokenEnvelope, "A new bearer token", ("Cache-Control", *RATE_LIMIT_HEADERS)),
+    errors=(
+        400,
+        Reply(401, headers=RATE_LIMIT_HEADERS),
+        Reply(403, headers=RATE_LIMIT_HEADERS),
+        413,
+        422,
+        Reply(429, headers=RATE_LIMIT_HEADERS),
+        503,
+    ),
 )
 @validate_body(TokenCreate)
 async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
-    """Log in: exchange an email and password for a bearer token.
+    """Log in: exchange an email and password for a bearer token (a session).
 
-    More than `LOGIN_RATE_LIMIT` attempts (default 10/minute) for one normalised email give
-    429 `RATE_LIMITED` with `Retry-After`; every attempt counts, checked before the password.
+    More than `LOGIN_RATE_LIMIT` attempts (default 10/minute) for one normalised email, or
+    `LOGIN_ADDRESS_RATE_LIMIT` (default 1000/minute) from one client address, give 429
+    `RATE_LIMITED` with `Retry-After`; every attempt counts, checked before the password. A
+    disabled account gives 403 `ACCOUNT_DISABLED`, once the password is right.
     """
     settings = runtime().settings
-    with counted_login(runtime().metrics):
-        token = await tokens.log_in(
-            runtime().db,
-            runtime().passwords,
-            data.email,
-            data.password,
-            ttl_seconds=settings.token_ttl_seconds,
-            rate_limit=settings.login_rate_limit,
-        )
-    return TokenEnvelope(data=token, meta=meta()), 201, Headers({"Cache-Control": "no-store"})
+    attempt = tokens.LoginAttempt(
+        data.email, data.password, data.label or _user_agent(), current_client_address()
+    )  # an unknown address (no peer) still has a per-address limit: its own
+    policy = tokens.LoginPolicy(
+        settings.token_ttl_seconds,
+        settings.login_rate_limit,
+        settings.login_address_rate_limit,
+        settings.max_tokens_per_user,
+    )
+    outcome = await tokens.log_in(runtime().db, runtime().passwords, attempt, policy)
+    count_login(runtime().metrics, outcome)
+    headers = rate_limit_headers(outcome.windows)
+    if outcome.refusal is not None:
+        outcome.refusal.headers.update(headers)
+        raise outcome.refusal
+    assert outcome.token is not None
+    headers["Cache-Control"] = "no-store"
+    return TokenEnvelope(data=outcome.token, meta=meta()), 201, Headers(headers)
 
 
 @blueprint.delete("/api/tokens/current")
@@ -63,7 +82,7 @@ async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
 @authorize(Rule.SIGNED_IN)
 async def log_out(access: Access) -> tuple[str, int]:
     """Log out: revoke the token presented with this request."""
-    await tokens.log_out(runtime().db, access.signed_in.token_id)
+    await tokens.log_out(runtime().db, access.signed_in)
     return "", 204
 
 
@@ -81,16 +100,34 @@ async def profile(access: Access) -> tuple[UserEnvelope, int, Headers]:
     return UserEnvelope(data=user, meta=meta()), 200, Headers({"ETag": etag_of(user)})
 
 
-@contextmanager
-def counted_login(metrics: Metrics) -> Iterator[None]:
-    """Count a login attempt by its outcome."""
-    try:
-        yield
-    except RateLimited:
+def rate_limit_headers(windows: list[Window]) -> dict[str, str]:
+    """The IETF rate-limit fields (draft-ietf-httpapi-ratelimit-headers) for the limits that
+    counted the attempt: every policy, and the state of the tightest."""
+    policies = ", ".join(
+        f'"{window.name}";q={window.rule.limit};w={window.rule.window_seconds}'
+        for window in windows
+    )
+    tight = tightest(windows)
+    state = f'"{tight.name}";r={tight.remaining};t={tight.reset_seconds}'
+    return {"RateLimit-Policy": policies, "RateLimit": state}
+
+
+def count_login(metrics: Metrics, outcome: tokens.LoginOutcome) -> None:
+    refusal = outcome.refusal
+    if refusal is None:
+        metrics.login("success")
+    elif isinstance(refusal, RateLimited):
         metrics.login("rate_limited")
-        metrics.rate_limited("email")
-        raise
-    except Unauthorized:
+        for window in outcome.windows:
+            if window.exceeded:
+                metrics.rate_limited(window.name)
+    elif isinstance(refusal, AccountDisabled):
+        metrics.login("account_disabled")
+    elif isinstance(refusal, Unauthorized):
         metrics.login("invalid_credentials")
-        raise
-    metrics.login("success")
+
+
+def _user_agent() -> str | None:
+    """A session's default label: the User-Agent, cut to 100 characters (None without one)."""
+    agent = request.headers.get("User-Agent", "").strip()[:LABEL_LENGTH].strip()
+    return agent or None

@@ -24,8 +24,8 @@ from .schemas import UserCreate, UserEnvelope, UserListEnvelope, UserPatch, User
 # TypeAdapter to dump a dict of headers on every response.
 blueprint = Blueprint("users", __name__, url_prefix="/api/users")
 ONE_USER = f"/<int(min=1, max={MAX_ID}):user_id>"
-WRITABLE = {"name", "email", "password", "role"}
-ADMIN_FIELDS = ("role",)
+WRITABLE = {"name", "email", "password", "role", "status"}
+ADMIN_FIELDS = ("role", "status")
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 422, 503)
 REPLAYED = ("Idempotent-Replayed",)
 UserReply = tuple[UserEnvelope, int, Headers]
@@ -44,11 +44,11 @@ UserReply = tuple[UserEnvelope, int, Headers]
 async def create_user(data: UserCreate, access: Access) -> UserReply:
     """Register a user.
 
-    Public; with an admin's bearer token, `role` may be set. With an `Idempotency-Key` header
-    (1-255 printable ASCII characters, scoped to the caller) the first outcome (201, 403 or 409)
-    is stored for 24 h and replayed, with `Idempotent-Replayed: true`, for the same key and
-    body; the same key with another body gives 422 `IDEMPOTENCY_KEY_REUSED`, and while the first
-    request runs, 409 `IDEMPOTENCY_KEY_IN_USE`.
+    Public; with an admin's bearer token, `role` and `status` may be set. With an
+    `Idempotency-Key` header (1-255 printable ASCII characters, scoped to the caller) the first
+    outcome (201, 403 or 409) is stored for 24 h and replayed, with `Idempotent-Replayed: true`,
+    for the same key and body; the same key with another body gives 422
+    `IDEMPOTENCY_KEY_REUSED`, and while the first request runs, 409 `IDEMPOTENCY_KEY_IN_USE`.
     """
     user = await users.create_user(
         runtime().db,
@@ -57,6 +57,7 @@ async def create_user(data: UserCreate, access: Access) -> UserReply:
         email=data.email,
         password=data.password,
         role=data.role or "user",
+        status=data.status or "active",
     )
     envelope, status, headers = user_response(user, 201)
     headers["Location"] = f"/api/users/{user.id}"
@@ -166,6 +167,6 @@ async def _update(access: Access, changes: dict[str, Any]) -> UserReply:
         access.user.id,
         changes,
         precondition=if_match(),
-        keep_token_id=access.signed_in.token_id,
+        actor=access.signed_in,
     )
     return user_response(user)

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ..schemas import Role
+from ..schemas import Role, Status
 
 # Stable constraint names, so migrations match on every backend.
 NAMING_CONVENTION = {
@@ -46,12 +46,13 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(String(16), default="user")
+    status: Mapped[Status] = mapped_column(String(16), default="active", server_default="active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Token(Base):
-    """A bearer token, stored only as the SHA-256 of its value."""
+    """A bearer token (a session), stored only as the SHA-256 of its value."""
 
     __tablename__ = "tokens"
     __table_args__ = (Index("ix_tokens_user_id", "user_id"),)
@@ -61,6 +62,9 @@ class Token(Base):
     user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    label: Mapped[str | None] = mapped_column(String(100))
+    client_address: Mapped[str | None] = mapped_column(String(45))
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class IdempotencyKey(Base):

@@ -17,7 +17,15 @@ from .models import Token, User
 USERS = cast(Table, User.__table__)
 users = USERS.c
 tokens = Token.__table__.c
-USER_COLUMNS = (users.id, users.name, users.email, users.role, users.created_at, users.updated_at)
+USER_COLUMNS = (
+    users.id,
+    users.name,
+    users.email,
+    users.role,
+    users.status,
+    users.created_at,
+    users.updated_at,
+)
 USER_FIELDS = tuple(column.name for column in USER_COLUMNS)
 
 
@@ -44,14 +52,21 @@ def _user_from(row: Any, prefix: str) -> UserOut | None:
 # Built once: per call only the parameters change (the compiled form is cached too).
 _callers = User.__table__.alias("caller")
 _targets = User.__table__.alias("target")
-_LIVE_TOKEN = (tokens.token_hash == bindparam("token_hash"), tokens.expires_at > bindparam("now"))
+# A live token of an active user: a disabled user's tokens stop working at once, however
+# the user was disabled (through the API, or by SQL).
+_LIVE_TOKEN = (
+    tokens.token_hash == bindparam("token_hash"),
+    tokens.expires_at > bindparam("now"),
+    _callers.c.status == "active",
+)
+_TOKEN_COLUMNS = (tokens.id.label("token_id"), tokens.last_used_at.label("token_last_used_at"))
 CALLER_BY_TOKEN = (
-    select(*_prefixed(_callers, "c_"), tokens.id.label("token_id"))
+    select(*_prefixed(_callers, "c_"), *_TOKEN_COLUMNS)
     .select_from(Token.__table__.join(_callers, _callers.c.id == tokens.user_id))
     .where(*_LIVE_TOKEN)
 )
 CALLER_AND_USER = (
-    select(*_prefixed(_callers, "c_"), tokens.id.label("token_id"), *_prefixed(_targets, "u_"))
+    select(*_prefixed(_callers, "c_"), *_TOKEN_COLUMNS, *_prefixed(_targets, "u_"))
     .select_from(
         Token.__table__.join(_callers, _callers.c.id == tokens.user_id).outerjoin(
             _targets, _targets.c.id == bindparam("user_id")
@@ -66,6 +81,7 @@ USER_BY_ID = select(*USER_COLUMNS).where(users.id == bindparam("user_id"))
 class Authenticated:
     caller: UserOut
     token_id: int
+    token_last_used_at: datetime | None
     path_user: UserOut | None  # the user the request's path names, when it names one
 
 
@@ -84,14 +100,18 @@ def caller_by_token(
     caller = _user_from(row, "c_")
     assert caller is not None
     path_user = None if path_user_id is None else _user_from(row, "u_")
-    return Authenticated(caller, row.token_id, path_user)
+    return Authenticated(caller, row.token_id, row.token_last_used_at, path_user)
 
 
 def users_page(conn: Connection, query: UserListQuery) -> tuple[list[UserOut], int]:
     """A page and the total, in one statement while the page has rows: the total as an
     uncorrelated scalar subquery, computed once (`count(*) OVER ()` would sort every match)."""
-    shape = _PageShape(query.sort, bool(query.q), query.role is not None)
-    params: dict[str, Any] = {"role": query.role, "pattern": _contains(query.q or "")}
+    shape = _PageShape(query.sort, bool(query.q), query.role is not None, query.status is not None)
+    params: dict[str, Any] = {
+        "role": query.role,
+        "status": query.status,
+        "pattern": _contains(query.q or ""),
+    }
     offset = (query.page - 1) * query.per_page
     if offset <= MAX_ID:  # larger offsets are past any end, and out of SQL's integer range
         limits = {"limit": query.per_page, "offset": offset}
@@ -107,6 +127,7 @@ class _PageShape:
     sort: str
     searching: bool
     by_role: bool
+    by_status: bool
 
 
 def _contains(text: str) -> str:
@@ -126,6 +147,8 @@ def _filtered(statement: Select[Any], shape: _PageShape) -> Select[Any]:
         )
     if shape.by_role:
         statement = statement.where(users.role == bindparam("role"))
+    if shape.by_status:
+        statement = statement.where(users.status == bindparam("status"))
     return statement
 
 

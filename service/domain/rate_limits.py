@@ -1,13 +1,15 @@
-"""Login rate limiting, kept in the database so that every worker and host shares it.
+"""Login rate limits (docs/API.md §2), kept in the database so that every worker and host
+shares them: one per normalised email, and one per client address.
 
-Every attempt is recorded, allowed or not; an attempt is allowed while the window holds at most
-`limit` attempts, this one included.
+Every attempt is recorded under each limit's key, allowed or not; an attempt is allowed while
+every window holds at most its limit of attempts, this one included.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
@@ -18,49 +20,96 @@ from ..errors import RateLimited
 from ..settings import RateLimit
 
 
-def attempt_key(normalized_email: str) -> str:
-    return hashlib.sha256(normalized_email.encode("utf-8", "surrogatepass")).hexdigest()
+@dataclass(frozen=True)
+class Limit:
+    """A limit (`email` or `address`), its rule, and what it counts."""
+
+    name: str
+    rule: RateLimit
+    counted: str
 
 
-def count_attempt(session: Session, email: str, rule: RateLimit, now: datetime) -> None:
-    """Record this attempt (in the caller's transaction); 429 when it is one too many.
+@dataclass(frozen=True)
+class Window:
+    """A limit as this attempt left it."""
 
-    The caller commits, also when this raises: refused attempts count too.
-    """
-    key_hash = attempt_key(email)
-    _serialize_per_key(session, key_hash)
-    session.add(LoginAttempt(key_hash=key_hash, attempted_at=now))
+    name: str
+    rule: RateLimit
+    remaining: int  # attempts still allowed in the window
+    reset_seconds: int  # until an attempt frees up (on a refusal: until one is allowed)
+    exceeded: bool  # this attempt was one too many
+
+
+def attempt_key(name: str, counted: str) -> str:
+    """The hash an attempt is kept under: an email's (as before limits had names), or an
+    address's, in a namespace of its own."""
+    prefix = "" if name == "email" else f"{name}\x00"
+    return hashlib.sha256(f"{prefix}{counted}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def count_attempt(session: Session, limits: list[Limit], now: datetime) -> list[Window]:
+    """Record this attempt under every limit (in the caller's transaction, which commits);
+    each limit's window as it now stands."""
+    keys = {limit.name: attempt_key(limit.name, limit.counted) for limit in limits}
+    _serialize(session, sorted(keys.values()))
+    for key_hash in keys.values():
+        session.add(LoginAttempt(key_hash=key_hash, attempted_at=now))
     session.flush()
-    window_start = now - timedelta(seconds=rule.window_seconds)
-    recent = (LoginAttempt.key_hash == key_hash, LoginAttempt.attempted_at > window_start)
-    count = session.scalar(select(func.count()).where(*recent)) or 0
-    if count <= rule.limit:
-        return
-    # The next attempt is allowed once the limit-th newest attempt has left the window.
-    oldest_kept = session.scalar(
-        select(LoginAttempt.attempted_at)
-        .where(*recent)
-        .order_by(LoginAttempt.attempted_at.desc())
-        .offset(rule.limit - 1)
-        .limit(1)
-    )
-    seconds = str(_seconds_until(oldest_kept, rule.window_seconds, now))
-    raise RateLimited(
+    return [_window(session, limit, keys[limit.name], now) for limit in limits]
+
+
+def refusal(windows: list[Window]) -> RateLimited | None:
+    """429 when a window is exceeded, to retry once every exceeded one allows again."""
+    exceeded = [window for window in windows if window.exceeded]
+    if not exceeded:
+        return None
+    seconds = str(max(window.reset_seconds for window in exceeded))
+    return RateLimited(
         details={"Retry-After": f"Retry in {seconds} seconds"}, headers={"Retry-After": seconds}
     )
 
 
-def _serialize_per_key(session: Session, key_hash: str) -> None:
-    """On PostgreSQL, attempts for one email count one at a time (SQLite writes already do)."""
-    if session.get_bind().dialect.name == "postgresql":
-        lock_id = int(key_hash[:15], 16)
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+def tightest(windows: list[Window]) -> Window:
+    """The window the client should heed: the fewest attempts left (on a refusal, the one that
+    frees up last, so that its `t` is the `Retry-After`)."""
+    return min(windows, key=lambda window: (window.remaining, -window.reset_seconds))
 
 
-def _seconds_until(oldest_kept: datetime | None, window_seconds: int, now: datetime) -> int:
-    if oldest_kept is None:
+def _window(session: Session, limit: Limit, key_hash: str, now: datetime) -> Window:
+    rule = limit.rule
+    start = now - timedelta(seconds=rule.window_seconds)
+    recent = (LoginAttempt.key_hash == key_hash, LoginAttempt.attempted_at > start)
+    count = session.scalar(select(func.count()).where(*recent)) or 0
+    over = count > rule.limit
+    # Allowed again once the limit-th newest attempt has left the window; otherwise one more
+    # is allowed once the oldest has.
+    offset = rule.limit - 1 if over else 0
+    ordering = LoginAttempt.attempted_at.desc() if over else LoginAttempt.attempted_at.asc()
+    moment = session.scalar(
+        select(LoginAttempt.attempted_at).where(*recent).order_by(ordering).offset(offset).limit(1)
+    )
+    return Window(
+        limit.name,
+        rule,
+        remaining=max(rule.limit - count, 0),
+        reset_seconds=_seconds_until(moment, rule.window_seconds, now),
+        exceeded=over,
+    )
+
+
+def _serialize(session: Session, key_hashes: list[str]) -> None:
+    """On PostgreSQL, attempts under one key count one at a time (SQLite writes already do);
+    locks taken in one order, so two attempts never wait for each other."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key_hash in key_hashes:
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": int(key_hash[:15], 16)})
+
+
+def _seconds_until(moment: datetime | None, window_seconds: int, now: datetime) -> int:
+    if moment is None:
         return window_seconds
-    if oldest_kept.tzinfo is None:
-        oldest_kept = oldest_kept.replace(tzinfo=UTC)
-    remaining = (oldest_kept + timedelta(seconds=window_seconds) - now).total_seconds()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    remaining = (moment + timedelta(seconds=window_seconds) - now).total_seconds()
     return min(max(math.ceil(remaining), 1), window_seconds)

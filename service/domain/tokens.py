@@ -7,34 +7,23 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import Token, User
 from ..db.queries import caller_by_token
-from ..errors import RateLimited, Unauthorized
-from ..schemas import TokenOut, UserOut, normalize_email
+from ..errors import AccountDisabled, ApiError, Unauthorized
+from ..schemas import UNKNOWN_ADDRESS, TokenOut, UserOut, normalize_email
 from ..settings import RateLimit
 from .passwords import Passwords
-from .rate_limits import count_attempt
+from .rate_limits import Limit, Window, count_attempt, refusal
+from .sessions import Caller, Touches, end_session, evict_least_recently_used
 from .users import set_password_hash
 
 BAD_CREDENTIALS = "Invalid email or password"
-Credentials = tuple[int, str]  # a user's id and password hash
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who presented a live token, and which token it was."""
-
-    user: UserOut
-    token_id: int
-
-    @property
-    def is_admin(self) -> bool:
-        return self.user.role == "admin"
+Credentials = tuple[int, str, str]  # a user's id, password hash and status
 
 
 @dataclass(frozen=True)
@@ -55,82 +44,119 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def authenticate(db: Database, token: str, path_user_id: int | None) -> Presented | None:
-    """The caller of a live token (None when it is unknown, expired or revoked), and the user
-    `path_user_id` names, in one query: an authenticated read is one round trip."""
-    found = await db.read(caller_by_token, hash_token(token), datetime.now(UTC), path_user_id)
+async def authenticate(
+    db: Database, token: str, path_user_id: int | None, touches: Touches | None = None
+) -> Presented | None:
+    """The caller of a live token of an active user (None when it is unknown, expired,
+    revoked, or its user disabled), and the user `path_user_id` names, in one query: an
+    authenticated read is one round trip. The use is noted for `last_used_at`."""
+    now = datetime.now(UTC)
+    found = await db.read(caller_by_token, hash_token(token), now, path_user_id)
     if found is None:
         return None
+    if touches is not None:
+        touches.note(found.token_id, found.token_last_used_at, now)
     return Presented(Caller(found.caller, found.token_id), found.path_user)
 
 
+@dataclass(frozen=True)
+class LoginPolicy:
+    ttl_seconds: int
+    email_limit: RateLimit
+    address_limit: RateLimit | None
+    max_tokens_per_user: int
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    email: str
+    password: str
+    label: str | None
+    client_address: str
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """A login's rate-limit windows, and either its token or its refusal (401, 403, 429)."""
+
+    windows: list[Window]
+    token: TokenOut | None = None
+    refusal: ApiError | None = None
+
+
 async def log_in(
-    db: Database,
-    passwords: Passwords,
-    email: str,
-    password: str,
-    ttl_seconds: int,
-    rate_limit: RateLimit,
-) -> TokenOut:
-    """A new token for valid credentials; the same 401, in about the same time, otherwise.
-
-    The attempt is counted, and refused with 429 when over the limit, before anything else.
-    """
-    email = normalize_email(email)
-    found = await db.write(_attempt, email, rate_limit)
-    if isinstance(found, RateLimited):
-        raise found
+    db: Database, passwords: Passwords, attempt: LoginAttempt, policy: LoginPolicy
+) -> LoginOutcome:
+    """A new token for valid credentials of an active user; the same 401, in about the same
+    time, for a wrong password or an unknown email; 403 `ACCOUNT_DISABLED` only once the
+    password is right. The attempt is counted, and refused with 429 when over a limit, before
+    anything else."""
+    email = normalize_email(attempt.email)
+    limits = [Limit("email", policy.email_limit, email)]
+    if policy.address_limit is not None:
+        limits.append(Limit("address", policy.address_limit, attempt.client_address))
+    windows, found = await db.write(_count_and_find, email, limits)
+    refused = refusal(windows)
+    if refused is not None:
+        return LoginOutcome(windows, refusal=refused)
     if found is None:
-        await passwords.verify_nobody(password)
-        raise _bad_credentials()
-    user_id, password_hash = found
-    if not await passwords.verify(password_hash, password):
-        raise _bad_credentials()
+        await passwords.verify_nobody(attempt.password)
+        return LoginOutcome(windows, refusal=_bad_credentials())
+    user_id, password_hash, status = found
+    if not await passwords.verify(password_hash, attempt.password):
+        return LoginOutcome(windows, refusal=_bad_credentials())
+    if status != "active":
+        return LoginOutcome(windows, refusal=AccountDisabled())
     if passwords.needs_rehash(password_hash):
-        await set_password_hash(db, user_id, await passwords.hash(password))
-    return await db.write(_issue_token, user_id, ttl_seconds)
+        await set_password_hash(db, user_id, await passwords.hash(attempt.password))
+    token = await db.write(_issue_token, user_id, attempt, policy)
+    return LoginOutcome(windows, token=token)
 
 
-async def log_out(db: Database, token_id: int) -> None:
-    await db.write(_revoke_token, token_id)
+async def log_out(db: Database, caller: Caller) -> None:
+    await end_session(db, caller.user.id, caller.token_id)
 
 
-def _attempt(session: Session, email: str, rule: RateLimit) -> Credentials | RateLimited | None:
+def _count_and_find(
+    session: Session, email: str, limits: list[Limit]
+) -> tuple[list[Window], Credentials | None]:
     """Count the attempt, then (if allowed) find the credentials to check; one transaction."""
-    try:
-        count_attempt(session, email, rule, datetime.now(UTC))
-    except RateLimited as refused:
-        session.commit()
-        return refused
-    # No stored email holds a NUL (and PostgreSQL text cannot): unknown, without asking.
+    windows = count_attempt(session, limits, datetime.now(UTC))
     row = None
-    if "\x00" not in email:
+    # No stored email holds a NUL (and PostgreSQL text cannot): unknown, without asking.
+    if refusal(windows) is None and "\x00" not in email:
         row = session.execute(
-            select(User.id, User.password_hash).where(User.email == email)
+            select(User.id, User.password_hash, User.status).where(User.email == email)
         ).first()
     session.commit()
-    return None if row is None else (row.id, row.password_hash)
+    return windows, None if row is None else (row.id, row.password_hash, row.status)
 
 
-def _issue_token(session: Session, user_id: int, ttl_seconds: int) -> TokenOut:
+def _issue_token(
+    session: Session, user_id: int, attempt: LoginAttempt, policy: LoginPolicy
+) -> TokenOut:
     token, token_hash = new_token()
     now = datetime.now(UTC)
-    expires_at = now + timedelta(seconds=ttl_seconds)
-    session.execute(delete(Token).where(Token.user_id == user_id, Token.expires_at <= now))
-    session.add(
-        Token(token_hash=token_hash, user_id=user_id, created_at=now, expires_at=expires_at)
+    expires_at = now + timedelta(seconds=policy.ttl_seconds)
+    evict_least_recently_used(session, user_id, policy.max_tokens_per_user - 1, now)
+    row = Token(
+        token_hash=token_hash,
+        user_id=user_id,
+        created_at=now,
+        expires_at=expires_at,
+        last_used_at=now,
+        label=attempt.label,
+        client_address=None
+        if attempt.client_address == UNKNOWN_ADDRESS
+        else attempt.client_address,
     )
+    session.add(row)
     try:
         session.commit()
     except IntegrityError:  # the user was deleted after the password was checked
         session.rollback()
         raise _bad_credentials() from None
-    return TokenOut(token=token, expires_at=expires_at)
-
-
-def _revoke_token(session: Session, token_id: int) -> None:
-    session.execute(delete(Token).where(Token.id == token_id))
-    session.commit()
+    return TokenOut(id=row.id, token=token, expires_at=expires_at)
 
 
 def _bad_credentials() -> Unauthorized:

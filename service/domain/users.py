@@ -13,18 +13,20 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.models import Token, User
+from ..db.models import User
 from ..db.queries import USER_BY_ID, update_user_statement, user_out, users_page
-from ..errors import Conflict, NotFound
-from ..schemas import Role, UserListQuery, UserOut
+from ..errors import Conflict, Forbidden, NotFound
+from ..schemas import Role, Status, UserListQuery, UserOut
 from .passwords import Passwords
+from .sessions import Caller, end_all
 
 ALREADY_REGISTERED = {"email": "Already registered"}
+CANNOT_DISABLE_SELF = "An admin cannot disable themself"
 LOCKED_USER_BY_ID = USER_BY_ID.with_for_update()
 Precondition = Callable[[UserOut], None]
 
@@ -34,10 +36,16 @@ async def list_users(db: Database, query: UserListQuery) -> tuple[list[UserOut],
 
 
 async def create_user(
-    db: Database, passwords: Passwords, name: str, email: str, password: str, role: Role
+    db: Database,
+    passwords: Passwords,
+    name: str,
+    email: str,
+    password: str,
+    role: Role,
+    status: Status = "active",
 ) -> UserOut:
     password_hash = await passwords.hash(password)
-    return await db.write(_insert_user, name, email, password_hash, role)
+    return await db.write(_insert_user, name, email, password_hash, role, status)
 
 
 async def update_user(
@@ -46,16 +54,20 @@ async def update_user(
     user_id: int,
     changes: dict[str, Any],
     precondition: Precondition,
-    keep_token_id: int | None,
+    actor: Caller,
 ) -> UserOut:
-    """Apply `changes` (validated fields) to a user; a password always counts as a change.
+    """Apply `changes` (validated fields) to a user, as `actor`; a password always counts as a
+    change, and ends the user's other sessions; disabling ends all of them. An admin cannot
+    disable themself.
 
     An update that changes nothing keeps `updated_at`, and so the ETag.
     """
+    if changes.get("status") == "disabled" and user_id == actor.user.id:
+        raise Forbidden(CANNOT_DISABLE_SELF, details={"status": CANNOT_DISABLE_SELF})
     password = changes.pop("password", None)
     password_hash = None if password is None else await passwords.hash(password)
     return await db.write(
-        _update_user, user_id, changes, password_hash, precondition, keep_token_id
+        _update_user, user_id, changes, password_hash, precondition, actor.token_id
     )
 
 
@@ -69,7 +81,7 @@ async def set_password_hash(db: Database, user_id: int, password_hash: str) -> N
 
 
 def _insert_user(
-    session: Session, name: str, email: str, password_hash: str, role: Role
+    session: Session, name: str, email: str, password_hash: str, role: Role, status: Status
 ) -> UserOut:
     now = datetime.now(UTC)
     user = User(
@@ -77,6 +89,7 @@ def _insert_user(
         email=email,
         password_hash=password_hash,
         role=role,
+        status=status,
         created_at=now,
         updated_at=now,
     )
@@ -105,9 +118,11 @@ def _update_user(
         session.commit()
         return user_out(row)
     values["updated_at"] = datetime.now(UTC)
+    if values.get("status") == "disabled":
+        end_all(session, user_id, keep_token_id=None)  # at once: tokens are read per request
     if password_hash is not None:
         values["password_hash"] = password_hash
-        _revoke_tokens(session, user_id, keep_token_id)
+        end_all(session, user_id, keep_token_id)
     parameters = {f"b_{column}": value for column, value in values.items()}
     statement = update_user_statement(tuple(sorted(values)))
     with _email_must_be_unique(session):
@@ -119,7 +134,7 @@ def _update_user(
 def _delete_user(session: Session, user_id: int, precondition: Precondition) -> None:
     user = _locked_user(session, user_id)
     precondition(user_out(user))
-    _revoke_tokens(session, user_id, keep_token_id=None)
+    end_all(session, user_id, keep_token_id=None)
     session.delete(user)
     session.commit()
 
@@ -136,13 +151,6 @@ def _locked_user(session: Session, user_id: int) -> User:
     if user is None:
         raise NotFound("User not found")
     return user
-
-
-def _revoke_tokens(session: Session, user_id: int, keep_token_id: int | None) -> None:
-    statement = delete(Token).where(Token.user_id == user_id)
-    if keep_token_id is not None:
-        statement = statement.where(Token.id != keep_token_id)
-    session.execute(statement)
 
 
 @contextmanager

@@ -8,9 +8,10 @@ from collections.abc import Iterable
 
 from quart import g, request
 
+from ..schemas import UNKNOWN_ADDRESS
 from .context import settings
 
-UNKNOWN = "-"
+UNKNOWN = UNKNOWN_ADDRESS
 
 
 def current_client_address() -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from quart import Quart, Response, current_app
+from quart import Quart, Response, current_app, request
 from quart_schema import RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError, RequestHeadersValidationError
 from werkzeug.exceptions import HTTPException
@@ -16,6 +16,7 @@ from .. import errors
 from ..db.outage import is_unavailable
 from .context import settings
 from .envelope import error_payload
+from .problems import MEDIA_TYPE, prefers_problems, problem
 from .routing import allow_header
 
 logger = logging.getLogger("roster.errors")
@@ -49,13 +50,21 @@ async def handle_error(error: Exception) -> Response:
         logger.error("unhandled error", exc_info=error)
     elif isinstance(api_error, errors.ServiceUnavailable):
         logger.warning("database unavailable: %s", error)
-    body = error_payload(api_error.code, api_error.message, api_error.details)
-    return Response(
-        current_app.json.dumps(body),
-        status=api_error.status,
-        headers=api_error.headers,
-        mimetype="application/json",
+    status, code, message, details = (
+        api_error.status,
+        api_error.code,
+        api_error.message,
+        api_error.details,
     )
+    if prefers_problems(request.headers.get("Accept")):
+        body, media_type = problem(status, code, message, details), MEDIA_TYPE
+    else:
+        body, media_type = error_payload(code, message, details), "application/json"
+    response = Response(
+        current_app.json.dumps(body), status=status, headers=api_error.headers, mimetype=media_type
+    )
+    response.vary.add("Accept")  # the error's form follows Accept
+    return response
 
 
 def to_api_error(error: Exception) -> errors.ApiError:

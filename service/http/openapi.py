@@ -15,6 +15,8 @@ from werkzeug.routing import Rule
 from werkzeug.routing.converters import BaseConverter, NumberConverter
 
 from ..schemas import MAX_ID
+from .problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
+from .problems import Problem
 
 DOC_ATTRIBUTE = "_roster_operation"
 COMPONENTS = "#/components/schemas/"
@@ -51,12 +53,14 @@ RESPONSE_HEADERS: dict[str, str] = {
     "Cache-Control": "`no-store`: a token is never cached.",
     "Idempotent-Replayed": "`true` when this is the stored outcome of an earlier request.",
     "WWW-Authenticate": "The RFC 6750 Bearer challenge.",
+    "RateLimit-Policy": 'The login limits: `"email";q=10;w=60, "address";q=1000;w=60`.',
+    "RateLimit": 'The tightest limit\'s state: `"email";r=<remaining>;t=<seconds>`.',
     "Allow": "The methods the route allows.",
 }
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON, a non-JSON content type, or a malformed header",
     401: "No token, or an unknown, expired or revoked one",
-    403: "Authenticated, but not allowed",
+    403: "Authenticated, but not allowed (`ACCOUNT_DISABLED` at login for a disabled user)",
     404: "No such resource",
     405: "The route does not allow this method",
     408: "The body did not arrive in time",
@@ -104,6 +108,7 @@ class RosterOpenAPIProvider(OpenAPIProvider):
     def schema(self) -> dict[str, Any]:
         document = super().schema()
         components = document["components"]["schemas"]
+        components[Problem.__name__] = Problem.model_json_schema()
         for name, schema in components.items():
             components[name] = _cleaned(schema)
         document["components"]["schemas"] = dict(sorted(components.items()))
@@ -181,6 +186,10 @@ def _describe(operation: dict[str, Any], doc: OperationDoc | None) -> None:
         if status >= 400:
             target["description"] = ERROR_DESCRIPTIONS.get(status, target.get("description", ""))
             _add_headers(target, ERROR_HEADERS.get(status, ()))
+            # The same error as RFC 9457 problem details, for an Accept that prefers them.
+            target.setdefault("content", {})[PROBLEM_MEDIA_TYPE] = {
+                "schema": {"$ref": COMPONENTS + Problem.__name__}
+            }
         _add_headers(target, ("X-Request-ID",))
     operation["responses"] = {str(status): responses[status] for status in sorted(responses)}
 

@@ -1,0 +1,175 @@
+"""Sessions (docs/API.md §2): every live token is a session its owner can list and end, and
+`last_used_at` is kept to within TOKEN_TOUCH_SECONDS without a write on any request's path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from ..db.database import Database
+from ..db.models import Token
+from ..errors import NotFound
+from ..schemas import SessionOut, UserOut
+
+logger = logging.getLogger("roster.sessions")
+FLUSH_SECONDS = 1.0  # how often noted uses are written
+SESSION_NOT_FOUND = "Session not found"
+_LAST_USED = func.coalesce(Token.last_used_at, Token.created_at)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who presented a live token, and which token it was."""
+
+    user: UserOut
+    token_id: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role == "admin"
+
+
+async def list_sessions(
+    db: Database, user_id: int, current_token_id: int | None
+) -> list[SessionOut]:
+    """The user's live sessions, newest first."""
+    return await db.read(_live_sessions, user_id, current_token_id, datetime.now(UTC))
+
+
+async def end_session(db: Database, user_id: int, token_id: int) -> None:
+    """End one of the user's live sessions; 404 for another user's or an unknown one."""
+    if not await db.write(_end, user_id, token_id, datetime.now(UTC)):
+        raise NotFound(SESSION_NOT_FOUND)
+
+
+async def end_sessions(db: Database, user_id: int, keep_token_id: int | None = None) -> None:
+    """End every session of the user, but `keep_token_id` when given."""
+    await db.write(_end_all_now, user_id, keep_token_id)
+
+
+def end_all(session: Session, user_id: int, keep_token_id: int | None) -> None:
+    """In the caller's transaction (a password change, a disabling): the caller commits."""
+    statement = delete(Token).where(Token.user_id == user_id)
+    if keep_token_id is not None:
+        statement = statement.where(Token.id != keep_token_id)
+    session.execute(statement)
+
+
+def _end_all_now(session: Session, user_id: int, keep_token_id: int | None) -> None:
+    end_all(session, user_id, keep_token_id)
+    session.commit()
+
+
+def evict_least_recently_used(session: Session, user_id: int, keep: int, now: datetime) -> None:
+    """Leave the user at most `keep` live sessions, ending the least recently used; expired
+    ones go too. In the caller's transaction."""
+    session.execute(delete(Token).where(Token.user_id == user_id, Token.expires_at <= now))
+    surplus = (
+        select(Token.id)
+        .where(Token.user_id == user_id)
+        .order_by(_LAST_USED.desc(), Token.id.desc())
+        .offset(keep)
+    )
+    doomed = list(session.scalars(surplus))
+    if doomed:
+        session.execute(delete(Token).where(Token.id.in_(doomed)))
+
+
+class Touches:
+    """Which tokens were used since their `last_used_at` was written, noted by authentication
+    (no write on the request's path) and written by a background task, a batch at a time."""
+
+    def __init__(self, db: Database, touch_seconds: int) -> None:
+        self._db = db
+        self._every = timedelta(seconds=touch_seconds)
+        self._pending: dict[int, datetime] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def note(self, token_id: int, last_used_at: datetime | None, now: datetime) -> None:
+        if last_used_at is not None:
+            if last_used_at.tzinfo is None:
+                last_used_at = last_used_at.replace(tzinfo=UTC)
+            if now - last_used_at < self._every:
+                return
+        self._pending[token_id] = now
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._flush_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, {}
+        if batch:
+            await self._db.write(_touch, batch)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except Exception:  # the database is away: these uses are only approximate anyway
+                logger.warning("could not record when sessions were last used", exc_info=True)
+
+
+_table = cast(Table, Token.__table__)
+_tokens = _table.c
+_TOUCH = (
+    update(_table)
+    .where(
+        _tokens.id == bindparam("token_id"),
+        or_(_tokens.last_used_at.is_(None), _tokens.last_used_at < bindparam("used_at")),
+    )
+    .values(last_used_at=bindparam("used_at"))
+)
+
+
+def _touch(session: Session, batch: dict[int, datetime]) -> None:
+    rows = [{"token_id": token_id, "used_at": used_at} for token_id, used_at in batch.items()]
+    session.connection().execute(_TOUCH, rows)
+    session.commit()
+
+
+def _live_sessions(
+    connection: Connection, user_id: int, current_token_id: int | None, now: datetime
+) -> list[SessionOut]:
+    rows = connection.execute(
+        select(
+            Token.id,
+            Token.label,
+            Token.created_at,
+            Token.expires_at,
+            _LAST_USED.label("last_used_at"),
+            Token.client_address,
+        )
+        .where(Token.user_id == user_id, Token.expires_at > now)
+        .order_by(Token.created_at.desc(), Token.id.desc())
+    )
+    return [
+        SessionOut.model_validate({**row._mapping, "current": row.id == current_token_id})
+        for row in rows
+    ]
+
+
+def _end(session: Session, user_id: int, token_id: int, now: datetime) -> bool:
+    result = session.execute(
+        delete(Token).where(
+            and_(Token.id == token_id, Token.user_id == user_id, Token.expires_at > now)
+        )
+    )
+    session.commit()
+    return bool(getattr(result, "rowcount", 0))
