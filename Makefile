@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-postgres dist bench clean
+.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-postgres dist bench bench-scale clean
 
 install: $(STAMP)
 
@@ -46,6 +46,12 @@ dist: $(STAMP)
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Lists at 1,000 and 1,000,000 users: `make bench-scale BACKEND=postgresql`, SCALE_ARGS for more.
+BACKEND ?= sqlite
+bench-scale: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.scale --backend $(BACKEND) $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from alembic import context
 from service.db.database import create_engine
+from service.db.migrations import modelled
 from service.db.models import Base
 from service.settings import Settings
 
@@ -30,6 +31,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=modelled,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -41,6 +43,7 @@ def do_run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         transaction_per_migration=True,
+        include_name=modelled,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -75,6 +75,11 @@ class IdempotencyKeyReused(ApiError):
     message = "This Idempotency-Key was used with a different request body"
 
 
+class QueryTooExpensive(ApiError):
+    status, code = 422, "QUERY_TOO_EXPENSIVE"
+    message = "This list would take too long to compute: narrow it (a longer `q`, a filter)"
+
+
 class RateLimited(ApiError):
     status, code, message = 429, "RATE_LIMITED", "Too many login attempts"
 

@@ -1,6 +1,6 @@
 """What a serving app holds while it runs: settings, metrics, the drain's gate, the database,
-the password hasher, the sessions' use notes and the housekeeping task. Built when serving
-starts, not at import."""
+the password hasher, the list cursors' signer, the sessions' use notes and the housekeeping
+task. Built when serving starts, not at import."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import contextlib
 from dataclasses import dataclass
 
 from .db.database import Database
+from .domain.cursors import Cursors
 from .domain.housekeeping import purge_forever
 from .domain.passwords import Passwords
 from .domain.sessions import Touches
@@ -24,6 +25,7 @@ class Runtime:
     gate: WorkGate
     db: Database
     passwords: Passwords
+    cursors: Cursors
     touches: Touches
     housekeeping: asyncio.Task[None]
 
@@ -45,6 +47,7 @@ class Runtime:
             gate=gate,
             db=db,
             passwords=passwords,
+            cursors=Cursors(db),
             touches=touches,
             housekeeping=asyncio.create_task(purge_forever(db, settings)),
         )

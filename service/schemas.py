@@ -133,20 +133,33 @@ SentTimestamp = Annotated[datetime, BeforeValidator(rfc3339_text)]
 
 
 class UserListQuery(BaseModel):
-    """The query string of `GET /api/users`: a page, its order, its filters."""
+    """The query string of `GET /api/users`: a page, its order, its filters; or a cursor."""
 
     model_config = ConfigDict(extra="ignore")
 
-    page: int = Field(
-        default=1, ge=1, le=MAX_ID, description="Past the last page: `data` is empty."
+    page: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Default 1. Past the last page: `data` is empty. Not with `cursor`.",
     )
-    per_page: int = Field(default=20, ge=1, le=100)
-    sort: SortKey = Field(default="id", description="A field, `-` prefixed for descending.")
+    per_page: int | None = Field(
+        default=None, ge=1, le=100, description="Default 20, or the one `cursor` carries."
+    )
+    sort: SortKey | None = Field(
+        default=None, description="A field, `-` prefixed for descending. Default `id`."
+    )
     q: SearchTerm | None = Field(
         default=None, description="Case-insensitive substring of name or email (`%`, `_` literal)."
     )
     role: Role | None = None
     status: Status | None = None
+    cursor: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+$",
+        description="A `next_cursor` from a list response: the next items, same order and filters.",
+    )
 
 
 class UserOut(BaseModel):

@@ -65,6 +65,8 @@ class Settings:
     db_connect_timeout: float = 5.0
     db_command_timeout: float = 10.0
     db_busy_timeout_ms: int = 10_000
+    # The longest a list query may hold the database before it is abandoned (422).
+    list_budget_ms: int = 2_000
     idempotency_ttl_seconds: int = 86400
     retry_after_seconds: int = 5
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
@@ -108,6 +110,7 @@ class Settings:
             db_connect_timeout=_float(env, "DB_CONNECT_TIMEOUT", defaults.db_connect_timeout),
             db_command_timeout=_float(env, "DB_COMMAND_TIMEOUT", defaults.db_command_timeout),
             db_busy_timeout_ms=_int(env, "DB_BUSY_TIMEOUT_MS", defaults.db_busy_timeout_ms),
+            list_budget_ms=_int(env, "LIST_BUDGET_MS", defaults.list_budget_ms),
             idempotency_ttl_seconds=_int(
                 env, "IDEMPOTENCY_TTL_SECONDS", defaults.idempotency_ttl_seconds
             ),

@@ -107,7 +107,9 @@ async def test_list_envelope(world: World) -> None:
         "per_page": 1,
         "total": 2,
         "pages": 2,
+        "next_cursor": body["meta"]["next_cursor"],
     }
+    assert isinstance(body["meta"]["next_cursor"], str)
 
 
 async def test_error_envelope_with_details(client: Client) -> None:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import unicodedata
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -16,16 +15,27 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from alembic import command
-from service.db.database import create_engine
-from service.db.migrations import alembic_config, upgrade
+from service.db.database import Database, create_engine
+from service.db.listing import Found, Listing, find_users
+from service.db.migrations import alembic_config, modelled, upgrade
 from service.db.models import Base
 from service.settings import Settings
 
-APP_TABLES = {"users", "tokens", "idempotency_keys", "login_attempts"}
+from .bulk import import_users
+
+APP_TABLES = {
+    "users",
+    "tokens",
+    "idempotency_keys",
+    "login_attempts",
+    "user_counts",
+    "signing_keys",
+}
 
 
 def _differences(connection: Connection) -> list[Any]:
-    diff: list[Any] = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    context = MigrationContext.configure(connection, opts={"include_name": modelled})
+    diff: list[Any] = compare_metadata(context, Base.metadata)
     return diff
 
 
@@ -80,7 +90,7 @@ def test_emails_are_renormalised_and_no_account_is_lost(empty_database_url: str)
         unicodedata.normalize("NFD", "josé@example.es"): "josé@example.es",
         "straße@example.de": "strasse@example.de",
     }
-    asyncio.run(insert_users(url, list(stored_by_v1)))
+    asyncio.run(import_users(url, [("V1", email) for email in stored_by_v1]))
     reports = LogCapture()
     with reports.attached("alembic.runtime.migration"):
         upgrade(url)
@@ -111,23 +121,6 @@ class LogCapture(logging.Handler):
             logger.removeHandler(self)
 
 
-async def insert_users(url: str, emails: list[str]) -> None:
-    engine = create_engine(Settings(database_url=url))
-    now = datetime.now(UTC)
-    try:
-        async with engine.begin() as connection:
-            for email in emails:
-                await connection.execute(
-                    text(
-                        "INSERT INTO users (name, email, password_hash, role, created_at, "
-                        "updated_at) VALUES ('V1', :email, 'x', 'user', :now, :now)"
-                    ),
-                    {"email": email, "now": now},
-                )
-    finally:
-        await engine.dispose()
-
-
 async def emails_by_id(url: str) -> dict[int, str]:
     engine = create_engine(Settings(database_url=url))
     try:
@@ -136,3 +129,37 @@ async def emails_by_id(url: str) -> dict[int, str]:
             return {row.id: row.email for row in rows}
     finally:
         await engine.dispose()
+
+
+def test_a_v1_database_with_users_lists_counts_and_searches_after_upgrade(
+    empty_database_url: str,
+) -> None:
+    """0005 builds the counts and the search index from the rows already there."""
+    url = empty_database_url
+    upgrade(url, "0002")
+    asyncio.run(import_users(url, [(f"Old Timer {i}", f"old{i}@v1.test") for i in range(40)]))
+    asyncio.run(import_users(url, [("Old Admin", "admin@v1.test")], role="admin"))
+    upgrade(url)
+    everyone, admins, found, after = asyncio.run(listings(url))
+    assert everyone.total == 41
+    assert admins.total == 1
+    assert admins.users[0].email == "admin@v1.test"
+    assert found.total == 11  # old1, old10-old19
+    assert {user.email for user in found.users} == {"old1@v1.test"} | {
+        f"old{i}@v1.test" for i in range(10, 20)
+    }
+    assert [user.name for user in after.users] == ["Old Timer 10", "Old Timer 11"]
+
+
+async def listings(url: str) -> tuple[Found, Found, Found, Found]:
+    db = Database(Settings(database_url=url))
+    try:
+        everyone = await db.read(find_users, Listing("id"), 50)
+        admins = await db.read(find_users, Listing("id", role="admin"), 50)
+        found = await db.read(find_users, Listing("email", q="OLD1"), 50)
+        first = await db.read(find_users, Listing("name", q="timer 1"), 1)
+        assert first.next_key is not None
+        after = await db.read(find_users, Listing("name", q="timer 1"), 2, after=first.next_key)
+    finally:
+        await db.close()
+    return everyone, admins, found, after

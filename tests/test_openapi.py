@@ -142,11 +142,16 @@ async def test_responses_have_schemas(document: Json) -> None:
 async def test_list_and_header_documentation(document: Json) -> None:
     listing = document["paths"]["/api/users"]["get"]
     names = {p["name"] for p in listing["parameters"] if p["in"] == "query"}
-    assert names == {"page", "per_page", "sort", "q", "role", "status"}
+    assert names == {"page", "per_page", "sort", "q", "role", "status", "cursor"}
     envelope = json_schema(document, listing["responses"]["200"]["content"])
     assert envelope["properties"]["data"]["type"] == "array"
-    meta = resolve(document, envelope["properties"]["meta"])
-    assert {"request_id", "page", "per_page", "total", "pages"} <= set(meta["required"])
+    by_page, after_cursor = (
+        resolve(document, choice) for choice in envelope["properties"]["meta"]["anyOf"]
+    )
+    assert {"request_id", "page", "per_page", "total", "pages", "next_cursor"} <= set(
+        by_page["required"]
+    )
+    assert set(after_cursor["required"]) == {"request_id", "per_page", "next_cursor"}
     assert "Link" in listing["responses"]["200"]["headers"]
     created = document["paths"]["/api/users"]["post"]["responses"]["201"]["headers"]
     assert {"Location", "ETag"} <= set(created)

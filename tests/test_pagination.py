@@ -156,7 +156,9 @@ async def test_defaults_are_page_1_of_20_sorted_by_id(client: Client) -> None:
         "per_page": 20,
         "total": 25,
         "pages": 2,
+        "next_cursor": body["meta"]["next_cursor"],
     }
+    assert isinstance(body["meta"]["next_cursor"], str)
     all_ids = sorted([me["id"], *ids(seeded)])
     assert ids(body["data"]) == all_ids[:20]
     assert body["data"][0] == me

@@ -9,9 +9,9 @@ from werkzeug.datastructures import Headers
 
 from ..domain import users
 from ..http.context import runtime
-from ..http.envelope import PageMeta, meta
+from ..http.envelope import CursorMeta, PageMeta, meta
 from ..http.etags import etag_of, if_match, not_modified
-from ..http.links import link_header, page_count
+from ..http.links import cursor_link, link_header, page_count
 from ..http.openapi import Reply
 from ..http.validation import validate_query
 from ..schemas import MAX_ID, UserListQuery, UserOut
@@ -76,18 +76,28 @@ async def create_user(data: UserCreate, access: Access) -> UserReply:
 async def list_users(
     query_args: UserListQuery, access: Access
 ) -> tuple[UserListEnvelope, int, Headers]:
-    """List users, a page at a time."""
-    found, total = await users.list_users(runtime().db, query_args)
-    pages = page_count(total, query_args.per_page)
+    """List users, a page at a time: by page number, or after a `cursor`."""
+    found = await users.list_users(runtime().db, runtime().cursors, query_args)
+    request_id = meta().request_id
+    if found.page is None or found.total is None:
+        after = CursorMeta(
+            request_id=request_id, per_page=found.per_page, next_cursor=found.next_cursor
+        )
+        headers = Headers()
+        if found.next_cursor is not None:
+            headers["Link"] = cursor_link(request.path, found.next_cursor)
+        return UserListEnvelope(data=found.users, meta=after), 200, headers
+    pages = page_count(found.total, found.per_page)
     page_meta = PageMeta(
-        request_id=meta().request_id,
-        page=query_args.page,
-        per_page=query_args.per_page,
-        total=total,
+        request_id=request_id,
+        page=found.page,
+        per_page=found.per_page,
+        total=found.total,
         pages=pages,
+        next_cursor=found.next_cursor,
     )
-    link = link_header(request.path, request.args, query_args.page, pages)
-    return UserListEnvelope(data=found, meta=page_meta), 200, Headers({"Link": link})
+    link = link_header(request.path, request.args, found.page, pages)
+    return UserListEnvelope(data=found.users, meta=page_meta), 200, Headers({"Link": link})
 
 
 @blueprint.get(ONE_USER)

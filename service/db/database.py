@@ -17,23 +17,29 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 from ..draining import WorkGate
+from ..errors import QueryTooExpensive
 from ..metrics import Metrics
 from ..settings import Settings
 from . import sqlite
+from .outage import sqlstate as _sqlstate
 
 READER_THREADS = 4
+BOUNDED_NICENESS = 5  # the costly-read lane yields the CPU to requests that are cheap
+QUERY_CANCELED = "57014"  # PostgreSQL: statement_timeout
 T = TypeVar("T")
 P = ParamSpec("P")
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """The async engine: PostgreSQL's work, SQLite's migrations and tools."""
+def create_engine(settings: Settings, bounded: bool = False) -> AsyncEngine:
+    """The async engine: PostgreSQL's work, SQLite's migrations and tools. `bounded`: the
+    PostgreSQL lane of costly reads, one connection whose statements stop at the budget."""
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
@@ -44,18 +50,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         sqlite.configure(engine.sync_engine, settings.db_busy_timeout_ms)
         return engine
+    # Every wait is bounded: connecting, and each statement (a network that drops packets
+    # would otherwise hold a request for as long as the partition lasts).
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.db_command_timeout,
+    }
+    if bounded:
+        connect_args["server_settings"] = {"statement_timeout": str(settings.list_budget_ms)}
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        pool_size=1 if bounded else settings.db_pool_size,
+        max_overflow=0 if bounded else settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
-        # Every wait is bounded: connecting, and each statement (a network that drops packets
-        # would otherwise hold a request for as long as the partition lasts).
-        connect_args={
-            "timeout": settings.db_connect_timeout,
-            "command_timeout": settings.db_command_timeout,
-        },
+        connect_args=connect_args,
     )
 
 
@@ -71,14 +80,24 @@ class Database:
         self._gate = gate or WorkGate(settings.retry_after_seconds)
         self._readers: sqlite.Threads | None = None
         self._writer: sqlite.Threads | None = None
+        self._bounded: sqlite.Threads | None = None
+        self._bounded_engine: AsyncEngine | None = None
         if settings.is_sqlite:
             self._readers = sqlite.Threads(settings, READER_THREADS, "sqlite-read")
             self._writer = sqlite.Threads(settings, 1, "sqlite-write", immediate=True)
+            self._bounded = sqlite.Threads(
+                settings,
+                1,
+                "sqlite-bounded",
+                budget_ms=settings.list_budget_ms,
+                niceness=BOUNDED_NICENESS,
+            )
             self._metrics.db_capacity("read", READER_THREADS)
             self._metrics.db_capacity("write", 1)
         else:
             pooled = settings.db_pool_size + settings.db_max_overflow
             self._metrics.db_capacity("connections", pooled)
+            self._bounded_engine = create_engine(settings, bounded=True)
 
     async def read(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -92,6 +111,27 @@ class Database:
         if self._readers is not None:
             return await self._readers.run(self._counted("read", _on_connection, unit))
         return await _apart(self._read_postgresql(unit))
+
+    async def read_bounded(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A read that may cost a lot (a search, a deep page): one at a time per process, on
+        a lane of its own so that it cannot take the readers from cheap requests, and stopped
+        at the list budget (`QueryTooExpensive`)."""
+        self._gate.admit()
+
+        def unit(connection: Connection) -> T:
+            return fn(connection, *args, **kwargs)
+
+        if self._bounded is not None:
+            return await self._bounded.run(self._counted("read", _on_connection, unit))
+        assert self._bounded_engine is not None
+        try:
+            return await _apart(self._read_postgresql(unit, self._bounded_engine))
+        except sa_exc.DBAPIError as error:
+            if _sqlstate(error) == QUERY_CANCELED:
+                raise QueryTooExpensive() from error
+            raise
 
     async def write(
         self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -115,13 +155,17 @@ class Database:
         return await self.read(_schema_revision)
 
     async def close(self) -> None:
-        for threads in (self._readers, self._writer):
+        for threads in (self._readers, self._writer, self._bounded):
             if threads is not None:
                 threads.close()
+        if self._bounded_engine is not None:
+            await self._bounded_engine.dispose()
         await self.engine.dispose()
 
-    async def _read_postgresql(self, unit: Callable[[Connection], T]) -> T:
-        async with self.engine.connect() as connection:
+    async def _read_postgresql(
+        self, unit: Callable[[Connection], T], engine: AsyncEngine | None = None
+    ) -> T:
+        async with (engine or self.engine).connect() as connection:
             with self._busy("read"):
                 return await connection.run_sync(unit)
 

@@ -20,6 +20,23 @@ INSTALLED_SCRIPTS = _PACKAGE / "_alembic"
 CHECKOUT_SCRIPTS = _PACKAGE.parent / "alembic"
 
 
+# What the migrations make that the models cannot express: SQLite's search table (FTS5 and its
+# shadow tables) and PostgreSQL's trigram indexes. Comparing models with a database skips them.
+_UNMODELLED_TABLE_PREFIX = "users_search"
+_UNMODELLED_INDEX_SUFFIX = "_trgm"
+
+
+def modelled(name: str | None, type_: str, _parent_names: object = None) -> bool:
+    """Alembic's `include_name`: False for the objects the models do not describe."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(_UNMODELLED_TABLE_PREFIX)
+    if type_ == "index":
+        return not name.endswith(_UNMODELLED_INDEX_SUFFIX)
+    return True
+
+
 class MigrationsMissing(RuntimeError):
     """Neither the installed package nor a source checkout holds the migration scripts."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -49,6 +50,31 @@ class User(Base):
     status: Mapped[Status] = mapped_column(String(16), default="active", server_default="active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# Every list walks an index in its order, `id` breaking ties, never sorting the table: one per
+# sort and direction, and the same behind the filters' (role, status) prefix.
+SORTED_COLUMNS = ("name", "created_at")
+
+
+def _list_indexes(users: Any) -> None:
+    Index("ix_users_role_status_id", users.role, users.status, users.id)
+    Index("ix_users_role_status_email", users.role, users.status, users.email)
+    for name in SORTED_COLUMNS:
+        column = users[name]
+        Index(f"ix_users_{name}_id", column, users.id)
+        Index(f"ix_users_{name}_desc_id", column.desc(), users.id)
+        Index(f"ix_users_role_status_{name}_id", users.role, users.status, column, users.id)
+        Index(
+            f"ix_users_role_status_{name}_desc_id",
+            users.role,
+            users.status,
+            column.desc(),
+            users.id,
+        )
+
+
+_list_indexes(User.__table__.c)
 
 
 class Token(Base):
@@ -99,3 +125,24 @@ class LoginAttempt(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class UserCount(Base):
+    """How many users have each (role, status): kept by triggers in the same transaction as
+    every insert, update and delete of a user, however it is made (plain SQL included)."""
+
+    __tablename__ = "user_counts"
+
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class SigningKey(Base):
+    """A secret shared by every worker and host (list cursors are signed with it), made by
+    the migration that needs it."""
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))

@@ -20,13 +20,19 @@ def is_unavailable(error: BaseException) -> bool:
         return False
     if error.connection_invalidated or isinstance(error, sa_exc.InterfaceError):
         return True
-    cause = error.orig
-    sqlstate = getattr(cause, "sqlstate", None) or getattr(
-        getattr(cause, "__cause__", None), "sqlstate", None
-    )
-    if isinstance(sqlstate, str):
-        return sqlstate[:2] in _PG_UNAVAILABLE_CLASSES or sqlstate in _PG_UNAVAILABLE_CODES
+    state = sqlstate(error)
+    if state is not None:
+        return state[:2] in _PG_UNAVAILABLE_CLASSES or state in _PG_UNAVAILABLE_CODES
     if isinstance(error, sa_exc.OperationalError):
-        message = str(cause).lower()
+        message = str(error.orig).lower()
         return any(reason in message for reason in _SQLITE_UNAVAILABLE)
     return False
+
+
+def sqlstate(error: sa_exc.DBAPIError) -> str | None:
+    """PostgreSQL's SQLSTATE of a driver error (asyncpg's, under SQLAlchemy's adapter)."""
+    cause = error.orig
+    state = getattr(cause, "sqlstate", None) or getattr(
+        getattr(cause, "__cause__", None), "sqlstate", None
+    )
+    return state if isinstance(state, str) else None

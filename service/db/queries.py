@@ -1,5 +1,6 @@
-"""The hot paths' statements, as SQLAlchemy Core built once: the caller of a token, a user, a
-page of users, the UPDATE of a user. The read functions are units of work (`Database.read`)."""
+"""The hot paths' statements, as SQLAlchemy Core built once: the caller of a token, a user, the
+UPDATE of a user (lists are in `listing`). The read functions are units of work
+(`Database.read`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, bindparam, func, or_, select, update
+from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.engine import Connection
 
-from ..schemas import MAX_ID, UserListQuery, UserOut
+from ..schemas import UserOut
 from .models import Token, User
 
 USERS = cast(Table, User.__table__)
@@ -33,11 +34,6 @@ def user_out(record: Any) -> UserOut:
     """The representation of a user row or ORM object (validated in pydantic-core: cheaper
     than Python's `model_construct`)."""
     return UserOut.model_validate(record, from_attributes=True)
-
-
-def _user_of_columns(row: Any) -> UserOut:
-    """A row of exactly `USER_COLUMNS`, by position: half the cost of reading its attributes."""
-    return UserOut.model_validate(dict(zip(USER_FIELDS, row, strict=True)))
 
 
 def _prefixed(table: Any, prefix: str) -> list[Any]:
@@ -101,74 +97,6 @@ def caller_by_token(
     assert caller is not None
     path_user = None if path_user_id is None else _user_from(row, "u_")
     return Authenticated(caller, row.token_id, row.token_last_used_at, path_user)
-
-
-def users_page(conn: Connection, query: UserListQuery) -> tuple[list[UserOut], int]:
-    """A page and the total, in one statement while the page has rows: the total as an
-    uncorrelated scalar subquery, computed once (`count(*) OVER ()` would sort every match)."""
-    shape = _PageShape(query.sort, bool(query.q), query.role is not None, query.status is not None)
-    params: dict[str, Any] = {
-        "role": query.role,
-        "status": query.status,
-        "pattern": _contains(query.q or ""),
-    }
-    offset = (query.page - 1) * query.per_page
-    if offset <= MAX_ID:  # larger offsets are past any end, and out of SQL's integer range
-        limits = {"limit": query.per_page, "offset": offset}
-        rows = conn.execute(_page_statement(shape), {**params, **limits}).all()
-        if rows:
-            return [_user_of_columns(row[:-1]) for row in rows], rows[0][-1]
-    total: int = conn.execute(_count_statement(shape), params).scalar_one()
-    return [], total  # past the end
-
-
-@dataclass(frozen=True)
-class _PageShape:
-    sort: str
-    searching: bool
-    by_role: bool
-    by_status: bool
-
-
-def _contains(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with `%`, `_` and the escape taken literally."""
-    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return f"%{escaped}%"
-
-
-def _filtered(statement: Select[Any], shape: _PageShape) -> Select[Any]:
-    if shape.searching:
-        pattern = func.lower(bindparam("pattern"))
-        statement = statement.where(
-            or_(
-                func.lower(users.name).like(pattern, escape="/"),
-                func.lower(users.email).like(pattern, escape="/"),
-            )
-        )
-    if shape.by_role:
-        statement = statement.where(users.role == bindparam("role"))
-    if shape.by_status:
-        statement = statement.where(users.status == bindparam("status"))
-    return statement
-
-
-@functools.cache
-def _page_statement(shape: _PageShape) -> Select[Any]:
-    """Built once per shape: per request only the parameters change."""
-    column = users[shape.sort.lstrip("-")]
-    order = column.desc() if shape.sort.startswith("-") else column.asc()
-    total = _count_statement(shape).correlate(None).scalar_subquery()
-    return (
-        _filtered(select(*USER_COLUMNS, total), shape)
-        .order_by(order, users.id.asc())
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
-    )
-
-
-@functools.cache
-def _count_statement(shape: _PageShape) -> Select[Any]:
-    return _filtered(select(func.count()).select_from(User.__table__), shape)
 
 
 @functools.cache

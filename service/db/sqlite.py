@@ -1,17 +1,24 @@
 """SQLite specifics: the pragmas of every connection, its Unicode `lower()`, and the threads
-that run SQLite units of work whole (a few readers, one writer)."""
+that run SQLite units of work whole (a few readers, one writer, one for costly lists that
+stops each at its budget)."""
 
 from __future__ import annotations
 
 import asyncio
+import math
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
+from ..errors import QueryTooExpensive
 from ..settings import Settings
+from ..threads import lower_priority
 
 T = TypeVar("T")
 
@@ -45,6 +52,19 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+# SQLite calls the progress handler every this many virtual-machine instructions.
+_PROGRESS_STEPS = 10_000
+
+
+class Deadline(threading.local):
+    """When the unit of work running on this thread must stop (monotonic seconds)."""
+
+    at = math.inf
+
+    def passed(self) -> bool:
+        return time.monotonic() > self.at
+
+
 class Threads:
     """Threads that each own a pooled synchronous connection to the SQLite file.
 
@@ -54,9 +74,17 @@ class Threads:
     """
 
     def __init__(
-        self, settings: Settings, threads: int, name: str, immediate: bool = False
+        self,
+        settings: Settings,
+        threads: int,
+        name: str,
+        immediate: bool = False,
+        budget_ms: int | None = None,
+        niceness: int = 0,
     ) -> None:
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix=name)
+        self._executor = ThreadPoolExecutor(
+            threads, thread_name_prefix=name, initializer=lower_priority, initargs=(niceness,)
+        )
         self.engine = create_engine(
             make_url(settings.database_url).set(drivername="sqlite"),
             pool_size=threads,
@@ -64,10 +92,40 @@ class Threads:
             connect_args={"check_same_thread": False},
         )
         configure(self.engine, settings.db_busy_timeout_ms, immediate)
+        self._budget = None if budget_ms is None else budget_ms / 1000
+        self._deadline = Deadline()
+        if self._budget is not None:
+            self._bound(self.engine)
 
     async def run(self, job: Callable[[Engine], T]) -> T:
-        """`job(engine)` on one of the threads."""
+        """`job(engine)` on one of the threads; past the budget, `QueryTooExpensive`."""
+        if self._budget is not None:
+            job = self._within_budget(job, self._budget)
         return await asyncio.get_running_loop().run_in_executor(self._executor, job, self.engine)
+
+    def _bound(self, engine: Engine) -> None:
+        deadline = self._deadline
+
+        @event.listens_for(engine, "connect")
+        def _interruptible(dbapi_connection: Any, _record: Any) -> None:
+            # A true return makes SQLite abandon the statement ("interrupted").
+            dbapi_connection.set_progress_handler(deadline.passed, _PROGRESS_STEPS)
+
+    def _within_budget(self, job: Callable[[Engine], T], budget: float) -> Callable[[Engine], T]:
+        deadline = self._deadline
+
+        def bounded(engine: Engine) -> T:
+            deadline.at = time.monotonic() + budget
+            try:
+                return job(engine)
+            except OperationalError as error:
+                if deadline.passed() and "interrupted" in str(error.orig):
+                    raise QueryTooExpensive() from error
+                raise
+            finally:
+                deadline.at = math.inf
+
+        return bounded
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -7,10 +7,8 @@ ceiling on the memory hashing can take, however many requests arrive together.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -21,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from ..draining import WorkGate
 from ..metrics import Metrics
 from ..settings import PasswordHashing
+from ..threads import lower_priority
 
 Result = TypeVar("Result")
 
@@ -42,7 +41,7 @@ class Passwords:
         self._executor = ThreadPoolExecutor(
             self.workers,
             thread_name_prefix="argon2",
-            initializer=_lower_priority,
+            initializer=lower_priority,
             initargs=(config.niceness,),
         )
         self._metrics = metrics or Metrics()
@@ -96,16 +95,6 @@ class Passwords:
         if gate is not None:
             gate.mark_began()
         return result
-
-
-def _lower_priority(niceness: int) -> None:
-    """Let the event loop's thread win the CPU from hashing threads when both want it.
-
-    On Linux a thread is a task of its own, so this lowers this thread only.
-    """
-    if niceness > 0 and hasattr(os, "setpriority"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(niceness, 19))
 
 
 def _usable_cores() -> int:

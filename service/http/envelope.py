@@ -17,10 +17,20 @@ class Meta(BaseModel):
 
 
 class PageMeta(Meta):
+    """A page by number."""
+
     page: int
     per_page: int
     total: int
     pages: int
+    next_cursor: str | None
+
+
+class CursorMeta(Meta):
+    """A page after a cursor: no page number, no total."""
+
+    per_page: int
+    next_cursor: str | None
 
 
 class DataEnvelope(BaseModel, Generic[DataT]):
@@ -30,7 +40,7 @@ class DataEnvelope(BaseModel, Generic[DataT]):
 
 class ListEnvelope(BaseModel, Generic[DataT]):
     data: list[DataT]
-    meta: PageMeta
+    meta: PageMeta | CursorMeta
 
 
 class ErrorBody(BaseModel):

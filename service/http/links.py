@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from werkzeug.datastructures import MultiDict
 
@@ -24,3 +24,7 @@ def link_header(path: str, args: MultiDict[str, str], page: int, pages: int) -> 
     return ", ".join(
         f'<{path}?page={number}{rest}>; rel="{rel}"' for rel, number in relations.items()
     )
+
+
+def cursor_link(path: str, next_cursor: str) -> str:
+    return f'<{path}?cursor={quote(next_cursor, safe="")}>; rel="next"'

@@ -1,0 +1,293 @@
+"""The list of users, at any size: every order and filter walks an index, `total` comes from
+the counts the triggers keep, and `q` goes through the substring index where one can serve it.
+
+A page is read by number (OFFSET, linear in the page) or after a key (the sort value and id of
+the last row a client saw: a cursor, logarithmic at any depth). Read functions are units of
+work (`Database.read`, `Database.read_bounded`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    union_all,
+)
+from sqlalchemy.engine import Connection
+
+from ..schemas import Role, SortKey, Status, UserOut
+from .models import UserCount
+from .queries import USER_COLUMNS, USER_FIELDS, USERS, users
+
+ROLES: tuple[str, ...] = get_args(Role)
+STATUSES: tuple[str, ...] = get_args(Status)
+Key = tuple[Any, int]  # the sort value and the id of a row: where a cursor resumes
+SearchKind = Literal["index", "ascii", "scan"]
+# An ASCII run this long in the lower-cased `q` is a phrase the trigram index can find.
+_TRIGRAM = 3
+_ASCII_RUNS = re.compile(r"[\x00-\x7f]+")
+# The only characters whose Python lower case holds ASCII: İ (to "i̇") and the Kelvin sign.
+_LOWERS_TO_ASCII = "\u0130\u212a"
+_counts = UserCount.__table__.c
+_search_table = table("users_search")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Which users, in which order: the part of a list request that a cursor carries."""
+
+    sort: SortKey
+    q: str | None = None
+    role: Role | None = None
+    status: Status | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    users: list[UserOut]
+    next_key: Key | None  # the last row's key, when more rows follow
+    total: int | None  # None when not asked for
+
+
+def is_costly(listing: Listing, offset: int) -> bool:
+    """Whether this read may cost more than an index walk: it then takes the bounded lane."""
+    return listing.q is not None or offset > 1000
+
+
+def find_users(
+    conn: Connection,
+    listing: Listing,
+    limit: int,
+    offset: int = 0,
+    after: Key | None = None,
+    with_total: bool = True,
+) -> Found:
+    """Up to `limit` users in `listing`'s order, from `offset` or after the key `after`."""
+    search = _search_of(listing.q, conn.dialect.name)
+    combos: tuple[tuple[str, str], ...] = ()
+    total = None
+    if search is None:
+        counts = conn.execute(select(_counts.role, _counts.status, _counts.n)).all()
+        matching = [row for row in counts if _wanted(listing, row.role, row.status)]
+        total = sum(row.n for row in matching) if with_total else None
+        if listing.role is not None or listing.status is not None:
+            combos = tuple(sorted((row.role, row.status) for row in matching if row.n > 0))
+            if not combos:
+                return Found([], None, total)
+    shape = _Shape(listing.sort, search[0] if search else None, combos, after is not None)
+    params = _params(listing, search, after, limit, offset)
+    rows = conn.execute(_page_statement(shape, conn.dialect.name), params).all()
+    found = [_user_of(row) for row in rows[:limit]]
+    next_key = _key_of(found[-1], listing.sort) if len(rows) > limit else None
+    if with_total and total is None:
+        total = conn.execute(_count_statement(shape, conn.dialect.name), params).scalar_one()
+    return Found(found, next_key, total)
+
+
+def _wanted(listing: Listing, role: str, status: str) -> bool:
+    return listing.role in (None, role) and listing.status in (None, status)
+
+
+def _user_of(row: Any) -> UserOut:
+    """A row of exactly `USER_COLUMNS`, by position: half the cost of reading its attributes."""
+    return UserOut.model_validate(dict(zip(USER_FIELDS, row, strict=True)))
+
+
+def _key_of(user: UserOut, sort: str) -> Key:
+    return getattr(user, sort.lstrip("-")), user.id
+
+
+def _search_of(q: str | None, dialect: str) -> tuple[SearchKind, str | None] | None:
+    """How `q` is matched: through the substring index (with the phrase to look up), by
+    SQLite's own ASCII LIKE, or by a scan with the Unicode `lower()`. Always exactly: every
+    way but the scan only narrows the rows that the exact test then checks."""
+    if q is None:
+        return None
+    if dialect != "sqlite":
+        return ("index", None) if len(q) >= _TRIGRAM else ("scan", None)
+    phrase = _trigram_phrase(q.lower())
+    if phrase is not None:
+        return "index", phrase
+    return ("ascii", None) if q.isascii() else ("scan", None)
+
+
+def _trigram_phrase(lowered: str) -> str | None:
+    """The longest ASCII run of the lower-cased `q`, as an FTS5 phrase, when it is long enough.
+
+    Every row whose lower case holds `q` holds this run, and FTS5's case folding agrees with
+    Python's on ASCII and the Kelvin sign; a run's last "i" may stand for İ, which FTS5 does
+    not fold, so it is left out of the phrase.
+    """
+    runs = (run.rstrip("i") if run.endswith("i") else run for run in _ASCII_RUNS.findall(lowered))
+    run = max(runs, key=len, default="")
+    if len(run) < _TRIGRAM:
+        return None
+    return '"' + run.replace('"', '""') + '"'
+
+
+def _params(
+    listing: Listing,
+    search: tuple[SearchKind, str | None] | None,
+    after: Key | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "role": listing.role,
+        "status": listing.status,
+        "limit": limit + 1,  # one more than asked: whether a next page exists
+        "offset": offset,
+        "window": offset + limit + 1,
+    }
+    if listing.q is not None:
+        params["pattern"] = _contains(listing.q)
+    if search is not None and search[1] is not None:
+        params["phrase"] = search[1]
+    if after is not None:
+        params["after_value"], params["after_id"] = after
+    return params
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with `%`, `_` and the escape taken literally."""
+    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class _Shape:
+    sort: str
+    search: SearchKind | None
+    combos: tuple[tuple[str, str], ...]  # the (role, status) branches of a filtered list
+    after: bool
+
+
+def _exact_match() -> ColumnElement[bool]:
+    """Today's semantics of `q`: Unicode lower case, a substring of the name or the email."""
+    pattern = func.lower(bindparam("pattern", type_=String))
+    return or_(
+        func.lower(users.name).like(pattern, escape="/"),
+        func.lower(users.email).like(pattern, escape="/"),
+    )
+
+
+def _ascii_match() -> ColumnElement[bool]:
+    """SQLite's LIKE folds ASCII in C: exact for an ASCII `q` except for rows holding a
+    character whose lower case is ASCII, which the exact test checks."""
+    pattern = bindparam("pattern", type_=String)
+    carved_out = or_(
+        users.name.op("GLOB")(f"*[{_LOWERS_TO_ASCII}]*"),
+        users.email.op("GLOB")(f"*[{_LOWERS_TO_ASCII}]*"),
+    )
+    return or_(
+        users.name.like(pattern, escape="/"),
+        users.email.like(pattern, escape="/"),
+        and_(carved_out, _exact_match()),
+    )
+
+
+def _order(sort: str, columns: Any = users) -> list[Any]:
+    """ORDER BY `sort` over `columns` (the table's, or a merged subquery's)."""
+    name = sort.lstrip("-")
+    column = columns[name]
+    ordered = column.desc() if sort.startswith("-") else column.asc()
+    # ids and emails are unique: no tie to break
+    return [ordered] if name in ("id", "email") else [ordered, columns.id.asc()]
+
+
+def _after(sort: str) -> ColumnElement[bool]:
+    """Rows after the key (after_value, after_id) in `sort`'s order (ties: ascending id)."""
+    name, descending = sort.lstrip("-"), sort.startswith("-")
+    column = users[name]
+    value = bindparam("after_value", type_=column.type)
+    after_id = bindparam("after_id", type_=users.id.type)
+    if name == "id":
+        return users.id < after_id if descending else users.id > after_id
+    if name == "email":
+        return column < value if descending else column > value
+    if descending:
+        return and_(column <= value, or_(column < value, users.id > after_id))
+    return and_(column >= value, or_(column > value, users.id > after_id))
+
+
+def _filtered(statement: Select[Any], shape: _Shape, dialect: str) -> Select[Any]:
+    """The rows of a searched or single-branch list: `q`, role, status, the key."""
+    if shape.search == "index" and dialect == "sqlite":
+        hits = (
+            select(literal_column("rowid").label("id"))
+            .select_from(_search_table)
+            .where(literal_column("users_search").op("MATCH")(bindparam("phrase", type_=String)))
+            .cte("hits")
+        )
+        statement = statement.where(users.id.in_(select(hits.c.id)), _exact_match())
+    elif shape.search == "index":
+        hits = select(users.id).where(_exact_match()).cte("hits").prefix_with("MATERIALIZED")
+        statement = statement.where(users.id.in_(select(hits.c.id)))
+    elif shape.search == "ascii":
+        statement = statement.where(_ascii_match())
+    elif shape.search == "scan":
+        statement = statement.where(_exact_match())
+    if shape.search is not None:
+        role, status = bindparam("role", type_=String), bindparam("status", type_=String)
+        statement = statement.where(
+            or_(role.is_(None), users.role == role),
+            or_(status.is_(None), users.status == status),
+        )
+    if shape.after:
+        statement = statement.where(_after(shape.sort))
+    return statement
+
+
+@functools.cache
+def _page_statement(shape: _Shape, dialect: str) -> Select[Any]:
+    """Built once per shape: per request only the parameters change."""
+    if shape.combos:
+        return _branches(shape, dialect)
+    return (
+        _filtered(select(*USER_COLUMNS), shape, dialect)
+        .order_by(*_order(shape.sort))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+def _branches(shape: _Shape, dialect: str) -> Select[Any]:
+    """A filtered list: one index walk per (role, status) pair it covers, each stopped at the
+    page's end, merged in order."""
+    walks = [
+        _filtered(select(*USER_COLUMNS), shape, dialect)
+        .where(users.role == role, users.status == status)
+        .order_by(*_order(shape.sort))
+        .limit(bindparam("window"))
+        .subquery()
+        for role, status in shape.combos
+    ]
+    if len(walks) == 1:
+        merged = walks[0]
+    else:
+        merged = union_all(*(select(walk) for walk in walks)).subquery()
+    return (
+        select(*(merged.c[name] for name in USER_FIELDS))
+        .order_by(*_order(shape.sort, merged.c))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+@functools.cache
+def _count_statement(shape: _Shape, dialect: str) -> Select[Any]:
+    unkeyed = _Shape(shape.sort, shape.search, (), after=False)
+    return _filtered(select(func.count()).select_from(USERS), unkeyed, dialect)
