@@ -247,12 +247,12 @@ def markdown(rows: list[dict[str, Any]], sizes: Sequence[int], label: str) -> st
             f"| {high['p99_ms']} | {errors} |"
         )
     for users in sizes:
-        first, q = by.get((users, "first")), by.get((users, "q_broad"))
-        solo, loaded = by.get((users, "s2")), by.get((users, "s2_loaded"))
-        if first and q and first["ok_rps"]:
-            lines.append(
-                f"\n`q` broad / first page at {users:,}: {q['ok_rps'] / first['ok_rps']:.0%}"
-            )
+        first, solo, loaded = (by.get((users, key)) for key in ("first", "s2", "s2_loaded"))
+        for key in ("q_one", "q_broad"):
+            q = by.get((users, key))
+            if first and q and first["ok_rps"]:
+                share = q["ok_rps"] / first["ok_rps"]
+                lines.append(f"\n{q['title']} / first page at {users:,}: {share:.0%}")
         if solo and loaded and solo["ok_rps"]:
             lines.append(
                 f"S2 beside the costliest lists / S2 alone at {users:,}: "

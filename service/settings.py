@@ -67,6 +67,7 @@ class Settings:
     db_busy_timeout_ms: int = 10_000
     # The longest a list query may hold the database before it is abandoned (422).
     list_budget_ms: int = 2_000
+    sqlite_cache_mib: int = 64  # page cache of each SQLite reading connection
     idempotency_ttl_seconds: int = 86400
     retry_after_seconds: int = 5
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
@@ -111,6 +112,7 @@ class Settings:
             db_command_timeout=_float(env, "DB_COMMAND_TIMEOUT", defaults.db_command_timeout),
             db_busy_timeout_ms=_int(env, "DB_BUSY_TIMEOUT_MS", defaults.db_busy_timeout_ms),
             list_budget_ms=_int(env, "LIST_BUDGET_MS", defaults.list_budget_ms),
+            sqlite_cache_mib=_int(env, "SQLITE_CACHE_MIB", defaults.sqlite_cache_mib),
             idempotency_ttl_seconds=_int(
                 env, "IDEMPOTENCY_TTL_SECONDS", defaults.idempotency_ttl_seconds
             ),

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from service.db import database
 from service.settings import Settings
 
 from .bulk import execute, import_users
@@ -374,6 +375,24 @@ async def test_a_list_past_its_budget_is_a_clear_422_and_the_service_goes_on(
         assert (await body_of(cheap))["meta"]["total"] == 20_001
         profile = await client.get("/api/profile", headers=caller.headers())
         assert profile.status_code == 200
+
+
+async def test_a_list_too_slow_for_the_readers_is_finished_on_the_lane(
+    database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the readers' short allowance, the same query starts again on the bounded lane,
+    where the full budget applies: the client sees only its answer."""
+    monkeypatch.setattr(database, "QUICK_MS", 1)
+    rows = [(f"Émile {i}", f"emile{i}@example.com") for i in range(20_000)]
+    await import_users(database_url, rows)
+    async with serving(settings) as app:
+        caller = await Accounts(app, app.test_client()).user()
+        # Through the substring index, but matching every row: slower than the readers allow.
+        response = await caller.client.get(
+            "/api/users", query_string={"q": "emile", "per_page": 5}, headers=caller.headers()
+        )
+        assert response.status_code == 200
+        assert (await body_of(response))["meta"]["total"] == 20_000
 
 
 async def test_concurrent_costly_lists_never_fail_cheap_requests(

@@ -66,23 +66,43 @@ SQLITE_TRIGGER_NAMES = (
     "users_search_update",
 )
 
+# Statement-level, over transition tables: one change to each counter a statement touches,
+# however many rows it writes (a row trigger would update one counter row a million times in
+# a bulk load's transaction, each time slower on PostgreSQL's growing chain of row versions).
 POSTGRESQL_COUNTING = (
     """CREATE FUNCTION roster_count_users() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP IN ('DELETE', 'UPDATE') THEN
-            UPDATE user_counts SET n = n - 1 WHERE role = OLD.role AND status = OLD.status;
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            INSERT INTO user_counts (role, status, n) VALUES (NEW.role, NEW.status, 1)
-            ON CONFLICT (role, status) DO UPDATE SET n = user_counts.n + 1;
+        IF TG_OP = 'TRUNCATE' THEN
+            UPDATE user_counts SET n = 0;
+        ELSIF TG_OP = 'INSERT' THEN
+            INSERT INTO user_counts (role, status, n)
+            SELECT role, status, count(*) FROM new_rows GROUP BY role, status ORDER BY 1, 2
+            ON CONFLICT (role, status) DO UPDATE SET n = user_counts.n + EXCLUDED.n;
+        ELSIF TG_OP = 'DELETE' THEN
+            UPDATE user_counts SET n = user_counts.n - gone.n
+            FROM (SELECT role, status, count(*) AS n FROM old_rows GROUP BY role, status) gone
+            WHERE user_counts.role = gone.role AND user_counts.status = gone.status;
+        ELSE
+            INSERT INTO user_counts (role, status, n)
+            SELECT role, status, sum(change) FROM (
+                SELECT role, status, -1 AS change FROM old_rows
+                UNION ALL SELECT role, status, 1 FROM new_rows
+            ) changes GROUP BY role, status HAVING sum(change) <> 0 ORDER BY 1, 2
+            ON CONFLICT (role, status) DO UPDATE SET n = user_counts.n + EXCLUDED.n;
         END IF;
         RETURN NULL;
     END $$""",
-    """CREATE TRIGGER users_count AFTER INSERT OR DELETE ON users
-    FOR EACH ROW EXECUTE FUNCTION roster_count_users()""",
-    """CREATE TRIGGER users_count_update AFTER UPDATE OF role, status ON users
-    FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role OR OLD.status IS DISTINCT FROM NEW.status)
-    EXECUTE FUNCTION roster_count_users()""",
+    """CREATE TRIGGER users_count_insert AFTER INSERT ON users
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION roster_count_users()""",
+    """CREATE TRIGGER users_count_delete AFTER DELETE ON users
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION roster_count_users()""",
+    """CREATE TRIGGER users_count_update AFTER UPDATE ON users
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION roster_count_users()""",
+    """CREATE TRIGGER users_count_truncate AFTER TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION roster_count_users()""",
 )
 
 
@@ -153,8 +173,8 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER {trigger}")
         op.execute("DROP TABLE users_search")
     else:
-        op.execute("DROP TRIGGER users_count_update ON users")
-        op.execute("DROP TRIGGER users_count ON users")
+        for event in ("truncate", "update", "delete", "insert"):
+            op.execute(f"DROP TRIGGER users_count_{event} ON users")
         op.execute("DROP FUNCTION roster_count_users()")
         op.execute("DROP INDEX ix_users_email_trgm")
         op.execute("DROP INDEX ix_users_name_trgm")

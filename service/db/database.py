@@ -31,15 +31,19 @@ from . import sqlite
 from .outage import sqlstate as _sqlstate
 
 READER_THREADS = 4
-BOUNDED_NICENESS = 5  # the costly-read lane yields the CPU to requests that are cheap
+BOUNDED_NICENESS = 10  # the costly-read lane yields the CPU to requests that are cheap
+QUICK_MS = 100  # a costly read that takes longer moves to the lane
 QUERY_CANCELED = "57014"  # PostgreSQL: statement_timeout
 T = TypeVar("T")
 P = ParamSpec("P")
 
 
-def create_engine(settings: Settings, bounded: bool = False) -> AsyncEngine:
-    """The async engine: PostgreSQL's work, SQLite's migrations and tools. `bounded`: the
-    PostgreSQL lane of costly reads, one connection whose statements stop at the budget."""
+def create_engine(
+    settings: Settings, budget_ms: int | None = None, connections: int | None = None
+) -> AsyncEngine:
+    """The async engine: PostgreSQL's work, SQLite's migrations and tools. With `budget_ms`
+    and `connections`, an engine for costly reads on PostgreSQL whose statements stop after
+    that long: the quick attempt, or the lane (one connection)."""
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
@@ -56,12 +60,18 @@ def create_engine(settings: Settings, bounded: bool = False) -> AsyncEngine:
         "timeout": settings.db_connect_timeout,
         "command_timeout": settings.db_command_timeout,
     }
-    if bounded:
-        connect_args["server_settings"] = {"statement_timeout": str(settings.list_budget_ms)}
+    pool_size, max_overflow = settings.db_pool_size, settings.db_max_overflow
+    if budget_ms is not None:
+        # One costly read takes one core at most: no parallel workers beside it.
+        connect_args["server_settings"] = {
+            "statement_timeout": str(budget_ms),
+            "max_parallel_workers_per_gather": "0",
+        }
+        pool_size, max_overflow = connections or 1, 0
     return create_async_engine(
         settings.database_url,
-        pool_size=1 if bounded else settings.db_pool_size,
-        max_overflow=0 if bounded else settings.db_max_overflow,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
         connect_args=connect_args,
@@ -81,23 +91,25 @@ class Database:
         self._readers: sqlite.Threads | None = None
         self._writer: sqlite.Threads | None = None
         self._bounded: sqlite.Threads | None = None
+        self._quick_engine: AsyncEngine | None = None
         self._bounded_engine: AsyncEngine | None = None
+        self._budget = settings.list_budget_ms / 1000
+        self._quick_ms = min(QUICK_MS, settings.list_budget_ms)
         if settings.is_sqlite:
-            self._readers = sqlite.Threads(settings, READER_THREADS, "sqlite-read")
+            self._readers = sqlite.Threads(
+                settings, READER_THREADS, "sqlite-read", interruptible=True
+            )
             self._writer = sqlite.Threads(settings, 1, "sqlite-write", immediate=True)
             self._bounded = sqlite.Threads(
-                settings,
-                1,
-                "sqlite-bounded",
-                budget_ms=settings.list_budget_ms,
-                niceness=BOUNDED_NICENESS,
+                settings, 1, "sqlite-bounded", interruptible=True, niceness=BOUNDED_NICENESS
             )
             self._metrics.db_capacity("read", READER_THREADS)
             self._metrics.db_capacity("write", 1)
         else:
             pooled = settings.db_pool_size + settings.db_max_overflow
             self._metrics.db_capacity("connections", pooled)
-            self._bounded_engine = create_engine(settings, bounded=True)
+            self._quick_engine = create_engine(settings, self._quick_ms, READER_THREADS)
+            self._bounded_engine = create_engine(settings, settings.list_budget_ms, 1)
 
     async def read(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -112,22 +124,48 @@ class Database:
             return await self._readers.run(self._counted("read", _on_connection, unit))
         return await _apart(self._read_postgresql(unit))
 
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
     async def read_bounded(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """A read that may cost a lot (a search, a deep page): one at a time per process, on
-        a lane of its own so that it cannot take the readers from cheap requests, and stopped
-        at the list budget (`QueryTooExpensive`)."""
+        """A read known to be costly (a scan, a deep page): on a lane of its own, one at a
+        time per process and at a lower CPU priority on SQLite, so that it cannot take the
+        readers from cheap requests; stopped at the list budget (`QueryTooExpensive`)."""
         self._gate.admit()
 
         def unit(connection: Connection) -> T:
             return fn(connection, *args, **kwargs)
 
-        if self._bounded is not None:
-            return await self._bounded.run(self._counted("read", _on_connection, unit))
-        assert self._bounded_engine is not None
+        return await self._read_within(unit, quick=False)
+
+    async def read_escalating(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A read that is usually cheap but may not be (a search through the index): it runs
+        as any read, stopped after QUICK_MS; one that needs longer starts again on the
+        bounded lane (`read_bounded`)."""
+        self._gate.admit()
+
+        def unit(connection: Connection) -> T:
+            return fn(connection, *args, **kwargs)
+
         try:
-            return await _apart(self._read_postgresql(unit, self._bounded_engine))
+            return await self._read_within(unit, quick=True)
+        except QueryTooExpensive:
+            return await self._read_within(unit, quick=False)
+
+    async def _read_within(self, unit: Callable[[Connection], T], quick: bool) -> T:
+        if self._readers is not None and self._bounded is not None:
+            threads = self._readers if quick else self._bounded
+            budget = self._quick_ms / 1000 if quick else self._budget
+            return await threads.run(self._counted("read", _on_connection, unit), budget)
+        engine = self._quick_engine if quick else self._bounded_engine
+        assert engine is not None
+        try:
+            return await _apart(self._read_postgresql(unit, engine))
         except sa_exc.DBAPIError as error:
             if _sqlstate(error) == QUERY_CANCELED:
                 raise QueryTooExpensive() from error
@@ -158,8 +196,9 @@ class Database:
         for threads in (self._readers, self._writer, self._bounded):
             if threads is not None:
                 threads.close()
-        if self._bounded_engine is not None:
-            await self._bounded_engine.dispose()
+        for engine in (self._quick_engine, self._bounded_engine):
+            if engine is not None:
+                await engine.dispose()
         await self.engine.dispose()
 
     async def _read_postgresql(

@@ -8,12 +8,14 @@ work (`Database.read`, `Database.read_bounded`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
     String,
@@ -35,7 +37,7 @@ from .queries import USER_COLUMNS, USER_FIELDS, USERS, users
 ROLES: tuple[str, ...] = get_args(Role)
 STATUSES: tuple[str, ...] = get_args(Status)
 Key = tuple[Any, int]  # the sort value and the id of a row: where a cursor resumes
-SearchKind = Literal["index", "ascii", "scan"]
+SearchKind = Literal["index", "index_ascii", "ascii", "scan"]
 # An ASCII run this long in the lower-cased `q` is a phrase the trigram index can find.
 _TRIGRAM = 3
 _ASCII_RUNS = re.compile(r"[\x00-\x7f]+")
@@ -62,9 +64,20 @@ class Found:
     total: int | None  # None when not asked for
 
 
-def is_costly(listing: Listing, offset: int) -> bool:
-    """Whether this read may cost more than an index walk: it then takes the bounded lane."""
-    return listing.q is not None or offset > 1000
+Cost = Literal["cheap", "indexed", "costly"]
+DEEP_OFFSET = 1000  # rows an OFFSET may skip before a page by number counts as costly
+
+
+def cost_of(listing: Listing, offset: int, dialect: str) -> Cost:
+    """What a read may cost: an index walk (cheap); a search through the substring index
+    (usually cheap, but a common phrase can match most rows); or a scan, linear in the
+    table (a short `q`, a deep page number)."""
+    if offset > DEEP_OFFSET:
+        return "costly"
+    search = _search_of(listing.q, dialect)
+    if search is None:
+        return "cheap"
+    return "indexed" if search[0] in ("index", "index_ascii") else "costly"
 
 
 def find_users(
@@ -87,14 +100,45 @@ def find_users(
             combos = tuple(sorted((row.role, row.status) for row in matching if row.n > 0))
             if not combos:
                 return Found([], None, total)
-    shape = _Shape(listing.sort, search[0] if search else None, combos, after is not None)
+    counted = with_total and search is not None
+    kind = search[0] if search else None
+    shape = _Shape(listing.sort, kind, combos, after is not None, counted)
     params = _params(listing, search, after, limit, offset)
     rows = conn.execute(_page_statement(shape, conn.dialect.name), params).all()
-    found = [_user_of(row) for row in rows[:limit]]
+    found = [_user_of(row[: len(USER_FIELDS)]) for row in rows[:limit]]
     next_key = _key_of(found[-1], listing.sort) if len(rows) > limit else None
-    if with_total and total is None:
-        total = conn.execute(_count_statement(shape, conn.dialect.name), params).scalar_one()
+    if counted:
+        total = rows[0][-1] if rows else _count(conn, shape, params)
     return Found(found, next_key, total)
+
+
+def _count(conn: Connection, shape: _Shape, params: dict[str, Any]) -> int:
+    total: int = conn.execute(_count_statement(shape, conn.dialect.name), params).scalar_one()
+    return total
+
+
+def plan_statements(
+    conn: Connection, listing: Listing, after: Key
+) -> list[tuple[str, Select[Any]]]:
+    """The statements `find_users` runs for `listing` (the first page, and the page after
+    `after`), with their parameters bound: for reading their query plans."""
+    search = _search_of(listing.q, conn.dialect.name)
+    combos: tuple[tuple[str, str], ...] = ()
+    if search is None and (listing.role is not None or listing.status is not None):
+        combos = tuple((r, s) for r in ROLES for s in STATUSES if _wanted(listing, r, s))
+    kind = search[0] if search else None
+    first, keyed = (
+        _Shape(listing.sort, kind, combos, False),
+        _Shape(listing.sort, kind, combos, True),
+    )
+    params = _params(listing, search, after, 20, 0)
+    statements = [
+        ("first page", _page_statement(first, conn.dialect.name).params(params)),
+        ("after a key", _page_statement(keyed, conn.dialect.name).params(params)),
+    ]
+    if search is not None:
+        statements.append(("total", _count_statement(first, conn.dialect.name).params(params)))
+    return statements
 
 
 def _wanted(listing: Listing, role: str, status: str) -> bool:
@@ -120,7 +164,7 @@ def _search_of(q: str | None, dialect: str) -> tuple[SearchKind, str | None] | N
         return ("index", None) if len(q) >= _TRIGRAM else ("scan", None)
     phrase = _trigram_phrase(q.lower())
     if phrase is not None:
-        return "index", phrase
+        return ("index_ascii" if q.isascii() else "index"), phrase
     return ("ascii", None) if q.isascii() else ("scan", None)
 
 
@@ -173,6 +217,7 @@ class _Shape:
     search: SearchKind | None
     combos: tuple[tuple[str, str], ...]  # the (role, status) branches of a filtered list
     after: bool
+    counted: bool = False  # a searched page that carries its total
 
 
 def _exact_match() -> ColumnElement[bool]:
@@ -223,22 +268,27 @@ def _after(sort: str) -> ColumnElement[bool]:
     return and_(column >= value, or_(column > value, users.id > after_id))
 
 
-def _filtered(statement: Select[Any], shape: _Shape, dialect: str) -> Select[Any]:
+def _hits(shape: _Shape, dialect: str) -> Any:
+    """The ids the substring index finds for `q`, computed once per statement; None when the
+    list is not searched through the index."""
+    if shape.search not in ("index", "index_ascii"):
+        return None
+    found: Select[Any]
+    if dialect == "sqlite":
+        match = literal_column("users_search").op("MATCH")(bindparam("phrase", type_=String))
+        found = select(literal_column("rowid").label("id")).select_from(_search_table).where(match)
+    else:
+        found = select(users.id).where(_exact_match())
+    return found.cte("hits").prefix_with("MATERIALIZED")
+
+
+def _filtered(statement: Select[Any], shape: _Shape, hits: Any) -> Select[Any]:
     """The rows of a searched or single-branch list: `q`, role, status, the key."""
-    if shape.search == "index" and dialect == "sqlite":
-        hits = (
-            select(literal_column("rowid").label("id"))
-            .select_from(_search_table)
-            .where(literal_column("users_search").op("MATCH")(bindparam("phrase", type_=String)))
-            .cte("hits")
-        )
-        statement = statement.where(users.id.in_(select(hits.c.id)), _exact_match())
-    elif shape.search == "index":
-        hits = select(users.id).where(_exact_match()).cte("hits").prefix_with("MATERIALIZED")
+    if hits is not None:
         statement = statement.where(users.id.in_(select(hits.c.id)))
-    elif shape.search == "ascii":
+    if shape.search in ("index_ascii", "ascii"):
         statement = statement.where(_ascii_match())
-    elif shape.search == "scan":
+    elif shape.search in ("index", "scan"):
         statement = statement.where(_exact_match())
     if shape.search is not None:
         role, status = bindparam("role", type_=String), bindparam("status", type_=String)
@@ -253,14 +303,21 @@ def _filtered(statement: Select[Any], shape: _Shape, dialect: str) -> Select[Any
 
 @functools.cache
 def _page_statement(shape: _Shape, dialect: str) -> Select[Any]:
-    """Built once per shape: per request only the parameters change."""
+    """Built once per shape: per request only the parameters change. A searched page carries
+    its total as an uncorrelated scalar subquery over the same index hits (found once)."""
     if shape.combos:
         return _branches(shape, dialect)
+    hits = _hits(shape, dialect)
+    columns: list[Any] = list(USER_COLUMNS)
+    if shape.counted:
+        unkeyed = dataclasses.replace(shape, after=False)
+        total = _filtered(select(func.count()).select_from(USERS), unkeyed, hits)
+        columns.append(total.correlate(None).scalar_subquery().label("total"))
     return (
-        _filtered(select(*USER_COLUMNS), shape, dialect)
+        _filtered(select(*columns), shape, hits)
         .order_by(*_order(shape.sort))
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
+        .limit(bindparam("limit", type_=BigInteger))
+        .offset(bindparam("offset", type_=BigInteger))
     )
 
 
@@ -268,10 +325,10 @@ def _branches(shape: _Shape, dialect: str) -> Select[Any]:
     """A filtered list: one index walk per (role, status) pair it covers, each stopped at the
     page's end, merged in order."""
     walks = [
-        _filtered(select(*USER_COLUMNS), shape, dialect)
+        _filtered(select(*USER_COLUMNS), shape, None)
         .where(users.role == role, users.status == status)
         .order_by(*_order(shape.sort))
-        .limit(bindparam("window"))
+        .limit(bindparam("window", type_=BigInteger))
         .subquery()
         for role, status in shape.combos
     ]
@@ -282,12 +339,12 @@ def _branches(shape: _Shape, dialect: str) -> Select[Any]:
     return (
         select(*(merged.c[name] for name in USER_FIELDS))
         .order_by(*_order(shape.sort, merged.c))
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
+        .limit(bindparam("limit", type_=BigInteger))
+        .offset(bindparam("offset", type_=BigInteger))
     )
 
 
 @functools.cache
 def _count_statement(shape: _Shape, dialect: str) -> Select[Any]:
-    unkeyed = _Shape(shape.sort, shape.search, (), after=False)
-    return _filtered(select(func.count()).select_from(USERS), unkeyed, dialect)
+    unkeyed = dataclasses.replace(shape, combos=(), after=False, counted=False)
+    return _filtered(select(func.count()).select_from(USERS), unkeyed, _hits(unkeyed, dialect))

@@ -79,7 +79,7 @@ class Threads:
         threads: int,
         name: str,
         immediate: bool = False,
-        budget_ms: int | None = None,
+        interruptible: bool = False,
         niceness: int = 0,
     ) -> None:
         self._executor = ThreadPoolExecutor(
@@ -92,26 +92,28 @@ class Threads:
             connect_args={"check_same_thread": False},
         )
         configure(self.engine, settings.db_busy_timeout_ms, immediate)
-        self._budget = None if budget_ms is None else budget_ms / 1000
         self._deadline = Deadline()
-        if self._budget is not None:
-            self._bound(self.engine)
+        if interruptible:
+            self._interruptible(self.engine, settings.sqlite_cache_mib)
 
-    async def run(self, job: Callable[[Engine], T]) -> T:
-        """`job(engine)` on one of the threads; past the budget, `QueryTooExpensive`."""
-        if self._budget is not None:
-            job = self._within_budget(job, self._budget)
+    async def run(self, job: Callable[[Engine], T], budget: float | None = None) -> T:
+        """`job(engine)` on one of the threads; past `budget` seconds (on interruptible
+        threads), `QueryTooExpensive`."""
+        if budget is not None:
+            job = self._within(job, budget)
         return await asyncio.get_running_loop().run_in_executor(self._executor, job, self.engine)
 
-    def _bound(self, engine: Engine) -> None:
+    def _interruptible(self, engine: Engine, cache_mib: int) -> None:
         deadline = self._deadline
 
         @event.listens_for(engine, "connect")
-        def _interruptible(dbapi_connection: Any, _record: Any) -> None:
+        def _reader(dbapi_connection: Any, _record: Any) -> None:
             # A true return makes SQLite abandon the statement ("interrupted").
             dbapi_connection.set_progress_handler(deadline.passed, _PROGRESS_STEPS)
+            # Lists at scale read rows all over the file: keep more of it than the 2 MiB default.
+            dbapi_connection.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
 
-    def _within_budget(self, job: Callable[[Engine], T], budget: float) -> Callable[[Engine], T]:
+    def _within(self, job: Callable[[Engine], T], budget: float) -> Callable[[Engine], T]:
         deadline = self._deadline
 
         def bounded(engine: Engine) -> T:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.listing import Key, Listing, find_users, is_costly
+from ..db.listing import Found, Key, Listing, cost_of, find_users
 from ..db.models import User
 from ..db.queries import USER_BY_ID, update_user_statement, user_out
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -51,8 +51,7 @@ async def list_users(db: Database, cursors: Cursors, query: UserListQuery) -> Us
     listing = Listing(query.sort or "id", query.q, query.role, query.status)
     page, per_page = query.page or 1, query.per_page or DEFAULT_PER_PAGE
     offset = min((page - 1) * per_page, MAX_ID)  # past any end, and within SQL's integers
-    read = db.read_bounded if is_costly(listing, offset) else db.read
-    found = await read(find_users, listing, per_page, offset=offset)
+    found = await _find(db, listing, per_page, offset=offset)
     next_cursor = await _next_cursor(cursors, listing, per_page, found.next_key)
     return UserList(found.users, per_page, next_cursor, page, found.total)
 
@@ -69,10 +68,26 @@ async def _after_cursor(
         if value is not None and value != getattr(listing, name):
             raise ValidationFailed(details={"cursor": f"The cursor lists another {name}"})
     per_page = query.per_page or cursor.per_page
-    read = db.read_bounded if is_costly(listing, 0) else db.read
-    found = await read(find_users, listing, per_page, after=cursor.key, with_total=False)
+    found = await _find(db, listing, per_page, after=cursor.key, with_total=False)
     next_cursor = await _next_cursor(cursors, listing, per_page, found.next_key)
     return UserList(found.users, per_page, next_cursor)
+
+
+async def _find(
+    db: Database,
+    listing: Listing,
+    per_page: int,
+    offset: int = 0,
+    after: Key | None = None,
+    with_total: bool = True,
+) -> Found:
+    """Where a list runs: with the readers, escalating to the bounded lane, or on the lane."""
+    cost = cost_of(listing, offset, db.dialect)
+    if cost == "cheap":
+        return await db.read(find_users, listing, per_page, offset, after, with_total)
+    if cost == "indexed":
+        return await db.read_escalating(find_users, listing, per_page, offset, after, with_total)
+    return await db.read_bounded(find_users, listing, per_page, offset, after, with_total)
 
 
 async def _next_cursor(
