@@ -7,14 +7,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-postgres dist bench bench-scale clean
+.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-postgres dist bench bench-scale bench-client clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml client/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]" -e client
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -52,6 +52,10 @@ BACKEND ?= sqlite
 bench-scale: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.scale --backend $(BACKEND) $(SCALE_ARGS)
+
+# roster-client's cost against raw httpx, 256 concurrent tasks.
+bench-client: $(STAMP)
+	$(BIN)/python -m bench.client
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info

@@ -15,14 +15,15 @@ from quart.typing import TestClientProtocol as Client
 
 from service.app import create_app
 from service.db.migrations import upgrade
-from service.settings import PasswordHashing, Settings
+from service.settings import Settings
+from service.testing.plugin import TEST_HASHING
 
 from . import pg
 from .factories import Account, Accounts
 
 BACKEND = os.environ.get("ROSTER_TEST_DATABASE", "sqlite")
 # Cheap hashing for speed; tests about the production parameters build their own settings.
-FAST_HASHING = PasswordHashing(memory_kib=1024, time_cost=1, parallelism=1, workers=2)
+FAST_HASHING = TEST_HASHING
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,24 @@ class Template:
     backend: str
     url: str
     path: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On the PostgreSQL run, the plugin's roster_server serves a database of its own there,
+    as a team would point it with --roster-database-url."""
+    wanted = BACKEND == "postgresql" and not config.getoption("--roster-database-url")
+    if wanted and pg.unavailable_reason() is None:
+        config.option.roster_database_url = pg.create_database()
+        config.stash[PLUGIN_DATABASE] = config.option.roster_database_url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    url = config.stash.get(PLUGIN_DATABASE, None)
+    if url is not None:
+        pg.drop_database(url)
+
+
+PLUGIN_DATABASE = pytest.StashKey[str]()
 
 
 def pytest_report_header() -> str:

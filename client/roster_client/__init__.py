@@ -1,0 +1,39 @@
+"""roster-client: a typed async client for the Roster API.
+
+`async with RosterClient("http://127.0.0.1:8000") as roster:`, then
+`await roster.login(email, password)` and `async for user in roster.users.iterate(...)`.
+"""
+
+from .client import Page, Retries, RosterClient, Session, Sessions, Token, User, Users
+from .errors import (
+    AccountDisabled,
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    QueryTooExpensive,
+    RateLimited,
+    RequestTimeout,
+    RetryLater,
+    RosterError,
+    ServerError,
+    ServiceUnavailable,
+    TransportError,
+    Unauthorized,
+    ValidationFailed,
+)
+
+__version__ = "1.1.0"
+__all__ = [
+    "AccountDisabled", "ApiError", "BadRequest", "Conflict", "Forbidden", "IdempotencyKeyInUse",
+    "IdempotencyKeyReused", "MethodNotAllowed", "NotFound", "Page", "PayloadTooLarge",
+    "PreconditionFailed", "QueryTooExpensive", "RateLimited", "RequestTimeout", "Retries",
+    "RetryLater", "RosterClient", "RosterError", "ServerError", "ServiceUnavailable", "Session",
+    "Sessions", "Token", "TransportError", "Unauthorized", "User", "Users", "ValidationFailed",
+]  # fmt: skip

@@ -1,0 +1,359 @@
+"""`RosterClient`: the API as async methods, with typed results, one exception per error code,
+remembered ETags, cursor iteration, and retries that are safe to make."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+from pydantic import PrivateAttr
+
+from . import models
+from .errors import RetryLater, TransportError, error_of, retry_after
+
+Role = Literal["user", "admin"]
+Status = Literal["active", "disabled"]
+Sort = Literal["id", "-id", "name", "-name", "email", "-email", "created_at", "-created_at"]
+RETRIED_STATUSES = frozenset({429, 503})
+# A request that never reached the server may always be sent again.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class User(models.UserOut):
+    """A user as read from Roster, with the ETag it had then (sent back as `If-Match` by
+    `update`, `replace` and `delete`, and as `If-None-Match` by `get`)."""
+
+    _etag: str | None = PrivateAttr(default=None)
+
+    @property
+    def etag(self) -> str | None:
+        return self._etag
+
+
+Session = models.SessionOut
+Token = models.TokenOut
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its users and its `meta` (`total` and `pages` only for a page by
+    number; `next_cursor` when more follow)."""
+
+    users: list[User]
+    per_page: int
+    next_cursor: str | None
+    page: int | None = None
+    total: int | None = None
+    pages: int | None = None
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How failed attempts are retried: at most `attempts` in all, waiting `backoff` times 2ⁿ
+    (with jitter, at most `max_wait`), or the server's `Retry-After` when it says."""
+
+    attempts: int = 4
+    backoff: float = 0.2
+    max_wait: float = 10.0
+
+
+class RosterClient:
+    """`async with RosterClient("http://127.0.0.1:8000") as roster: await roster.login(...)`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float | httpx.Timeout = 10.0,
+        max_connections: int = 100,
+        max_keepalive_connections: int = 20,
+        retries: Retries | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_keepalive_connections
+        )
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            limits=limits,
+            transport=transport,
+            headers=dict(headers or {}),
+        )
+        self.token = token
+        self.retries = retries or Retries()
+        self.users = Users(self)
+        self.sessions = Sessions(self)
+
+    async def __aenter__(self) -> RosterClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    async def login(self, email: str, password: str, label: str | None = None) -> Token:
+        """Log in; later requests carry the token."""
+        body: dict[str, Any] = {"email": email, "password": password}
+        if label is not None:
+            body["label"] = label
+        response = await self.request("POST", "/api/tokens", json=body, authenticated=False)
+        token = Token.model_validate(response.json()["data"])
+        self.token = token.token
+        return token
+
+    async def logout(self) -> None:
+        await self.request("DELETE", "/api/tokens/current", retry_unsent_only=False)
+        self.token = None
+
+    async def profile(self) -> User:
+        return user_of(await self.request("GET", "/api/profile"))
+
+    async def health(self) -> bool:
+        """Whether the service is ready (`/health/ready`)."""
+        try:
+            response = await self.request("GET", "/health/ready", authenticated=False)
+        except RetryLater:
+            return False
+        return bool(response.status_code == 200)
+
+    # -- the one way requests go --------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+        retry_unsent_only: bool | None = None,
+        ok: tuple[int, ...] = (),
+        ok_after_retry: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """Send, retrying what is safe: 429 and 503 always (the server did nothing), a request
+        that never reached the server always, any other transport failure only for methods
+        whose repetition changes nothing (GET, PUT, DELETE, and POSTs that carry an
+        Idempotency-Key, also retried while the key's first request runs). Error statuses
+        raise their exception, unless listed in `ok` (or in `ok_after_retry`, once an attempt
+        may have reached the server: a DELETE's 404 then means it was done)."""
+        sent_headers = dict(headers or {})
+        if authenticated and self.token is not None:
+            sent_headers["Authorization"] = f"Bearer {self.token}"
+        if retry_unsent_only is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
+            retry_unsent_only = not (idempotent or "Idempotency-Key" in sent_headers)
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        delivered = False  # whether an earlier attempt may have reached the server
+        for attempt in range(1, self.retries.attempts + 1):
+            last = attempt == self.retries.attempts
+            try:
+                response = await self.http.request(
+                    method, path, json=json, params=query, headers=sent_headers
+                )
+            except NOT_SENT as error:
+                if last:
+                    raise TransportError(f"{method} {path}: {error!r}") from error
+                await self._pause(attempt, None)
+                continue
+            except httpx.TransportError as error:
+                if last or retry_unsent_only:
+                    raise TransportError(f"{method} {path}: {error!r}") from error
+                delivered = True
+                await self._pause(attempt, None)
+                continue
+            status = response.status_code
+            if not last and (status in RETRIED_STATUSES or _key_in_use(response, sent_headers)):
+                await self._pause(attempt, retry_after(response.headers))
+                continue
+            accepted = ok + (ok_after_retry if delivered else ())
+            if status >= 400 and status not in accepted:
+                raise error_of(response)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pause(self, attempt: int, told: float | None) -> None:
+        backoff = self.retries.backoff * 2 ** (attempt - 1) * (0.5 + random.random())
+        await asyncio.sleep(min(told if told is not None else backoff, self.retries.max_wait))
+
+
+class Users:
+    """/api/users."""
+
+    def __init__(self, client: RosterClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        name: str,
+        email: str,
+        password: str,
+        *,
+        role: Role | None = None,
+        status: Status | None = None,
+        idempotency_key: str | None = None,
+    ) -> User:
+        """Register a user. Sent with an Idempotency-Key (one of its own unless given), so a
+        retried create never makes two users."""
+        body: dict[str, Any] = {"name": name, "email": email, "password": password}
+        body |= {key: value for key, value in (("role", role), ("status", status)) if value}
+        key = idempotency_key or f"roster-client-{uuid.uuid4()}"
+        response = await self._client.request(
+            "POST", "/api/users", json=body, headers={"Idempotency-Key": key}
+        )
+        return user_of(response)
+
+    async def get(self, user: int | User) -> User:
+        """A user by id; given a `User`, revalidated with If-None-Match (the same object back
+        when it has not changed)."""
+        headers = {"If-None-Match": user.etag} if isinstance(user, User) and user.etag else {}
+        response = await self._client.request("GET", _path(user), headers=headers, ok=(304,))
+        if response.status_code == 304 and isinstance(user, User):
+            return user
+        return user_of(response)
+
+    async def list(
+        self,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        sort: Sort | None = None,
+        q: str | None = None,
+        role: Role | None = None,
+        status: Status | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        params = {
+            "page": page, "per_page": per_page, "sort": sort, "q": q, "role": role,
+            "status": status, "cursor": cursor,
+        }  # fmt: skip
+        body = (await self._client.request("GET", "/api/users", params=params)).json()
+        meta = body["meta"]
+        return Page(
+            users=[User.model_validate(item) for item in body["data"]],
+            per_page=meta["per_page"],
+            next_cursor=meta["next_cursor"],
+            page=meta.get("page"),
+            total=meta.get("total"),
+            pages=meta.get("pages"),
+        )
+
+    async def iterate(
+        self,
+        *,
+        sort: Sort | None = None,
+        q: str | None = None,
+        role: Role | None = None,
+        status: Status | None = None,
+        per_page: int = 100,
+    ) -> AsyncIterator[User]:
+        """Every matching user, in order, page after page through cursors: none skipped or
+        repeated among those that exist throughout, whatever is written meanwhile."""
+        page = await self.list(sort=sort, q=q, role=role, status=status, per_page=per_page)
+        while True:
+            for user in page.users:
+                yield user
+            if page.next_cursor is None:
+                return
+            page = await self.list(cursor=page.next_cursor)
+
+    async def replace(
+        self,
+        user: int | User,
+        *,
+        name: str,
+        email: str,
+        password: str | None = None,
+        role: Role | None = None,
+        status: Status | None = None,
+    ) -> User:
+        """PUT: every writable field. Given a `User`, only if it has not changed since it was
+        read (`PreconditionFailed` otherwise)."""
+        body: dict[str, Any] = {"name": name, "email": email}
+        body |= {
+            key: value
+            for key, value in (("password", password), ("role", role), ("status", status))
+            if value is not None
+        }
+        return user_of(
+            await self._client.request("PUT", _path(user), json=body, headers=_if_match(user))
+        )
+
+    async def update(self, user: int | User, **changes: Any) -> User:
+        """PATCH the fields given (`name`, `email`, `password`, `role`, `status`). Given a
+        `User`, only if it has not changed since it was read (`PreconditionFailed`)."""
+        response = await self._client.request(
+            "PATCH", _path(user), json=changes, headers=_if_match(user), retry_unsent_only=True
+        )
+        return user_of(response)
+
+    async def delete(self, user: int | User) -> None:
+        """Delete (and end every session). Given a `User`, only if it has not changed."""
+        await self._client.request(
+            "DELETE", _path(user), headers=_if_match(user), ok_after_retry=(404,)
+        )
+
+
+class Sessions:
+    """/api/tokens and /api/users/{id}/tokens: live sessions."""
+
+    def __init__(self, client: RosterClient) -> None:
+        self._client = client
+
+    async def list(self, user: int | User | None = None) -> list[Session]:
+        """Your sessions, or (an admin, or yourself) a user's."""
+        path = "/api/tokens" if user is None else f"{_path(user)}/tokens"
+        body = (await self._client.request("GET", path)).json()
+        return [Session.model_validate(item) for item in body["data"]]
+
+    async def end(self, session: int | Session) -> None:
+        """End one of your sessions (by id)."""
+        session_id = session if isinstance(session, int) else session.id
+        await self._client.request("DELETE", f"/api/tokens/{session_id}", ok_after_retry=(404,))
+
+    async def end_others(self) -> None:
+        """End every session of yours but the one this client uses."""
+        await self._client.request("DELETE", "/api/tokens/others")
+
+    async def end_all(self, user: int | User) -> None:
+        """End every session of a user (an admin, or yourself)."""
+        await self._client.request("DELETE", f"{_path(user)}/tokens")
+
+
+def _key_in_use(response: httpx.Response, headers: Mapping[str, str]) -> bool:
+    """409 IDEMPOTENCY_KEY_IN_USE: the first request with this key is still running."""
+    if response.status_code != 409 or "Idempotency-Key" not in headers:
+        return False
+    return error_of(response).code == "IDEMPOTENCY_KEY_IN_USE"
+
+
+def user_of(response: httpx.Response) -> User:
+    user = User.model_validate(response.json()["data"])
+    user._etag = response.headers.get("ETag")
+    return user
+
+
+def _path(user: int | User) -> str:
+    return f"/api/users/{user if isinstance(user, int) else user.id}"
+
+
+def _if_match(user: int | User) -> dict[str, str]:
+    return {"If-Match": user.etag} if isinstance(user, User) and user.etag else {}

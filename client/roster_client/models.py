@@ -1,0 +1,308 @@
+"""Generated from Roster's /openapi.json by datamodel-code-generator: do not edit.
+
+Regenerate with `python client/generate.py`; a test fails when this file and the
+document differ."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class CursorMeta(BaseModel):
+    request_id: Annotated[str, Field(title="Request Id")]
+    per_page: Annotated[int, Field(title="Per Page")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class ErrorBody(BaseModel):
+    code: Annotated[str, Field(title="Code")]
+    message: Annotated[str, Field(title="Message")]
+    details: Annotated[dict[str, str], Field(title="Details")]
+
+
+class HealthOut(BaseModel):
+    status: Annotated[Literal["ok"], Field(title="Status")] = "ok"
+
+
+class Meta(BaseModel):
+    request_id: Annotated[str, Field(title="Request Id")]
+
+
+class PageMeta(BaseModel):
+    request_id: Annotated[str, Field(title="Request Id")]
+    page: Annotated[int, Field(title="Page")]
+    per_page: Annotated[int, Field(title="Per Page")]
+    total: Annotated[int, Field(title="Total")]
+    pages: Annotated[int, Field(title="Pages")]
+    next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class Problem(BaseModel):
+    type: Annotated[
+        Literal["about:blank"], Field(description="Always `about:blank`.", title="Type")
+    ]
+    title: Annotated[
+        str, Field(description="The status's reason phrase.", title="Title")
+    ]
+    status: Annotated[int, Field(title="Status")]
+    detail: Annotated[
+        str, Field(description="The envelope's `message`.", title="Detail")
+    ]
+    code: Annotated[str, Field(title="Code")]
+    details: Annotated[dict[str, str], Field(title="Details")]
+    request_id: Annotated[str, Field(title="Request Id")]
+
+
+class ReadinessOut(BaseModel):
+    status: Annotated[Literal["ok"], Field(title="Status")] = "ok"
+    database: Annotated[Literal["ok"], Field(title="Database")] = "ok"
+
+
+class SessionOut(BaseModel):
+    id: Annotated[int, Field(title="Id")]
+    label: Annotated[str | None, Field(title="Label")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    expires_at: Annotated[AwareDatetime, Field(title="Expires At")]
+    last_used_at: Annotated[AwareDatetime, Field(title="Last Used At")]
+    client_address: Annotated[str | None, Field(title="Client Address")]
+    current: Annotated[
+        bool,
+        Field(
+            description="Whether this is the token presenting the request.",
+            title="Current",
+        ),
+    ]
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    email: Annotated[
+        str,
+        Field(
+            description="Matched after trimming, NFC and case folding.", title="Email"
+        ),
+    ]
+    password: Annotated[str, Field(title="Password")]
+    label: Annotated[
+        str | None,
+        Field(
+            description="Names the session, 1 to 100 characters after trimming; by default the request's User-Agent (cut to 100 characters), or null without one.",
+            min_length=1,
+            pattern="^\\s*[^\\s\\x00-\\x1f\\x7f-\\x9f]([^\\x00-\\x1f\\x7f-\\x9f]{0,98}[^\\s\\x00-\\x1f\\x7f-\\x9f])?\\s*$",
+            title="Label",
+        ),
+    ] = None
+
+
+class TokenOut(BaseModel):
+    id: Annotated[
+        int, Field(description="The session's id (see `GET /api/tokens`).", title="Id")
+    ]
+    token: Annotated[str, Field(title="Token")]
+    token_type: Annotated[Literal["Bearer"], Field(title="Token Type")] = "Bearer"
+    expires_at: Annotated[AwareDatetime, Field(title="Expires At")]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        regex_engine="python-re",
+    )
+    id: Annotated[
+        int | None, Field(description="Read-only; ignored.", ge=1, title="Id")
+    ] = None
+    created_at: Annotated[
+        AwareDatetime | None,
+        Field(description="Read-only; ignored.", title="Created At"),
+    ] = None
+    updated_at: Annotated[
+        AwareDatetime | None,
+        Field(description="Read-only; ignored.", title="Updated At"),
+    ] = None
+    name: Annotated[
+        str,
+        Field(
+            description="1 to 100 characters after trimming.",
+            min_length=1,
+            pattern="^\\s*[^\\s\\x00-\\x1f\\x7f-\\x9f]([^\\x00-\\x1f\\x7f-\\x9f]{0,98}[^\\s\\x00-\\x1f\\x7f-\\x9f])?\\s*$",
+            title="Name",
+        ),
+    ]
+    email: Annotated[
+        str,
+        Field(
+            description="Trimmed and lower-cased; unique.",
+            pattern="^(?=\\s*\\S{1,254}\\s*$)\\s*[^\\s@\\x00-\\x1f\\x7f-\\x9f]+@[^\\s@.\\x00-\\x1f\\x7f-\\x9f]+(\\.[^\\s@.\\x00-\\x1f\\x7f-\\x9f]+)+\\s*$",
+            title="Email",
+        ),
+    ]
+    password: Annotated[
+        str,
+        Field(
+            description="8 to 128 characters; write-only.",
+            max_length=128,
+            min_length=8,
+            title="Password",
+        ),
+    ]
+    role: Annotated[
+        Literal["user", "admin"] | None,
+        Field(
+            description="Only an admin may set it; defaults to `user`.", title="Role"
+        ),
+    ] = None
+    status: Annotated[
+        Literal["active", "disabled"] | None,
+        Field(
+            description="Only an admin may set it; defaults to `active`.",
+            title="Status",
+        ),
+    ] = None
+
+
+class UserOut(BaseModel):
+    id: Annotated[int, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    email: Annotated[str, Field(title="Email")]
+    role: Annotated[Literal["user", "admin"], Field(title="Role")]
+    status: Annotated[Literal["active", "disabled"], Field(title="Status")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        regex_engine="python-re",
+    )
+    id: Annotated[
+        int | None, Field(description="Read-only; ignored.", ge=1, title="Id")
+    ] = None
+    created_at: Annotated[
+        AwareDatetime | None,
+        Field(description="Read-only; ignored.", title="Created At"),
+    ] = None
+    updated_at: Annotated[
+        AwareDatetime | None,
+        Field(description="Read-only; ignored.", title="Updated At"),
+    ] = None
+    name: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            pattern="^\\s*[^\\s\\x00-\\x1f\\x7f-\\x9f]([^\\x00-\\x1f\\x7f-\\x9f]{0,98}[^\\s\\x00-\\x1f\\x7f-\\x9f])?\\s*$",
+            title="Name",
+        ),
+    ] = None
+    email: Annotated[
+        str | None,
+        Field(
+            pattern="^(?=\\s*\\S{1,254}\\s*$)\\s*[^\\s@\\x00-\\x1f\\x7f-\\x9f]+@[^\\s@.\\x00-\\x1f\\x7f-\\x9f]+(\\.[^\\s@.\\x00-\\x1f\\x7f-\\x9f]+)+\\s*$",
+            title="Email",
+        ),
+    ] = None
+    password: Annotated[
+        str | None, Field(max_length=128, min_length=8, title="Password")
+    ] = None
+    role: Annotated[
+        Literal["user", "admin"] | None,
+        Field(description="Only an admin may change it.", title="Role"),
+    ] = None
+    status: Annotated[
+        Literal["active", "disabled"] | None,
+        Field(
+            description="Only an admin may change it; disabling ends every session.",
+            title="Status",
+        ),
+    ] = None
+
+
+class UserReplace(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        regex_engine="python-re",
+    )
+    id: Annotated[
+        int | None, Field(description="Read-only; ignored.", ge=1, title="Id")
+    ] = None
+    created_at: Annotated[
+        AwareDatetime | None,
+        Field(description="Read-only; ignored.", title="Created At"),
+    ] = None
+    updated_at: Annotated[
+        AwareDatetime | None,
+        Field(description="Read-only; ignored.", title="Updated At"),
+    ] = None
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            pattern="^\\s*[^\\s\\x00-\\x1f\\x7f-\\x9f]([^\\x00-\\x1f\\x7f-\\x9f]{0,98}[^\\s\\x00-\\x1f\\x7f-\\x9f])?\\s*$",
+            title="Name",
+        ),
+    ]
+    email: Annotated[
+        str,
+        Field(
+            pattern="^(?=\\s*\\S{1,254}\\s*$)\\s*[^\\s@\\x00-\\x1f\\x7f-\\x9f]+@[^\\s@.\\x00-\\x1f\\x7f-\\x9f]+(\\.[^\\s@.\\x00-\\x1f\\x7f-\\x9f]+)+\\s*$",
+            title="Email",
+        ),
+    ]
+    password: Annotated[
+        str | None,
+        Field(
+            description="Optional; always counts as a change.",
+            max_length=128,
+            min_length=8,
+            title="Password",
+        ),
+    ] = None
+    role: Annotated[
+        Literal["user", "admin"] | None,
+        Field(description="Only an admin may change it.", title="Role"),
+    ] = None
+    status: Annotated[
+        Literal["active", "disabled"] | None,
+        Field(
+            description="Only an admin may change it; disabling ends every session.",
+            title="Status",
+        ),
+    ] = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+    meta: Meta
+
+
+class HealthEnvelope(BaseModel):
+    data: HealthOut
+    meta: Meta
+
+
+class ReadinessEnvelope(BaseModel):
+    data: ReadinessOut
+    meta: Meta
+
+
+class SessionListEnvelope(BaseModel):
+    data: Annotated[list[SessionOut], Field(title="Data")]
+    meta: Meta
+
+
+class TokenEnvelope(BaseModel):
+    data: TokenOut
+    meta: Meta
+
+
+class UserEnvelope(BaseModel):
+    data: UserOut
+    meta: Meta
+
+
+class UserListEnvelope(BaseModel):
+    data: Annotated[list[UserOut], Field(title="Data")]
+    meta: Annotated[PageMeta | CursorMeta, Field(title="Meta")]

@@ -1,0 +1,41 @@
+"""An application's tests against Roster, as a team using Roster writes them: the pytest
+plugin's fixtures and roster-client, nothing else. The README ("Testing your application
+against Roster") shows this file whole."""
+
+from __future__ import annotations
+
+import pytest
+from quart.typing import TestClientProtocol as QuartClient
+from roster_client import Forbidden, RosterClient
+
+from service.testing.plugin import Factory
+
+
+async def test_a_visitor_signs_up_and_sees_their_profile(
+    roster_reset: None, roster: RosterClient
+) -> None:
+    await roster.users.create("Grace", "grace@example.com", "correct horse battery")
+    await roster.login("grace@example.com", "correct horse battery")
+    profile = await roster.profile()
+    assert (profile.name, profile.role) == ("Grace", "user")
+
+
+async def test_only_an_admin_promotes(roster_user: Factory, roster_admin: Factory) -> None:
+    ada, admin = await roster_user(name="Ada"), await roster_admin()
+    with pytest.raises(Forbidden):
+        await ada.client.users.update(ada.user, role="admin")
+    promoted = await admin.client.users.update(ada.user.id, role="admin")
+    assert promoted.role == "admin"
+
+
+async def test_every_test_can_start_from_an_empty_roster(
+    roster_reset: None, roster_admin: Factory
+) -> None:
+    admin = await roster_admin()
+    everyone = [user.email async for user in admin.client.users.iterate()]
+    assert everyone == [admin.user.email]
+
+
+async def test_in_process_without_a_server(roster_test_client: QuartClient) -> None:
+    response = await roster_test_client.get("/health/ready")
+    assert response.status_code == 200
