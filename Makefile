@@ -42,13 +42,14 @@ pytest-postgres: $(STAMP)
 dist: $(STAMP)
 	$(BIN)/python -m build --outdir dist .
 
-# `make bench BENCH_ARGS=--quick` for a short smoke run; see bench/README.md.
+# `make bench BENCH_ARGS=--quick` for a short smoke run, BACKEND=postgresql for the local
+# PostgreSQL server; see bench/README.md.
+BACKEND ?= sqlite
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --backend $(BACKEND) $(BENCH_ARGS)
 
 # Lists at 1,000 and 1,000,000 users: `make bench-scale BACKEND=postgresql`, SCALE_ARGS for more.
-BACKEND ?= sqlite
 bench-scale: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.scale --backend $(BACKEND) $(SCALE_ARGS)

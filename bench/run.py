@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from . import cpus, report
+from . import cpus, postgres, report
 from .floors import FLOOR_APPS, ROSTER_APP
 from .hashcost import SAMPLES
 from .model import FLOOR_KEY, ROSTER, HashCost, Measurement, Run
@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-floors", action="store_true", help="no floors (no ratios)")
     parser.add_argument("--users", type=int, default=1000, help="users seeded (default 1000)")
     parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="Roster's database: a fresh SQLite file, or a fresh database on the local "
+        "PostgreSQL server (127.0.0.1:5432, dropped at the end)",
+    )
+    parser.add_argument(
         "--worker-class",
         default="asyncio",
         choices=("asyncio", "uvloop"),
@@ -105,6 +112,8 @@ class Bench:
             args.s5_duration if args.s5_duration is not None else (10 if args.quick else 60)
         )
         self.database_url = f"sqlite+aiosqlite:///{workdir / 'roster.db'}"
+        if args.backend == "postgresql":
+            self.database_url = postgres.create_database()
         self.env = {**os.environ, "DATABASE_URL": self.database_url}
         self.run = Run(started=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), meta={})
 
@@ -388,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("interrupted")
         status = 130
     finally:
+        if bench is not None and args.backend == "postgresql":
+            postgres.drop_database(bench.database_url)
         if args.keep or status not in (0, 130):
             _say(f"kept {workdir} (database and server logs)")
         else:

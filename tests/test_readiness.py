@@ -101,7 +101,9 @@ async def test_readiness_goes_through_the_path_requests_take(settings: Settings)
 async def holding_every_connection(app: Quart, settings: Settings) -> AsyncIterator[None]:
     db = runtime_of(app).db
     if not settings.is_sqlite:
-        async with db.engine.connect(), db.engine.connect():  # the pool of 2, both taken
+        reads = db.read_engine
+        assert reads is not None
+        async with reads.connect(), reads.connect():  # the readers' pool of 2, both taken
             yield
         return
     release = threading.Event()

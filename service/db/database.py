@@ -39,11 +39,16 @@ P = ParamSpec("P")
 
 
 def create_engine(
-    settings: Settings, budget_ms: int | None = None, connections: int | None = None
+    settings: Settings,
+    budget_ms: int | None = None,
+    connections: int | None = None,
+    reads: bool = False,
 ) -> AsyncEngine:
-    """The async engine: PostgreSQL's work, SQLite's migrations and tools. With `budget_ms`
-    and `connections`, an engine for costly reads on PostgreSQL whose statements stop after
-    that long: the quick attempt, or the lane (one connection)."""
+    """The async engine: PostgreSQL's work, SQLite's migrations and tools. With `reads`, one
+    for PostgreSQL's reads: autocommit and no ping at checkout, so a read is its statements
+    and nothing else (no BEGIN, no ROLLBACK, no ping); a dead pooled connection is retried
+    instead (`Database`). With `budget_ms` and `connections` too, an engine for costly
+    reads whose statements stop after that long: the quick attempt, or the lane."""
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
@@ -68,6 +73,16 @@ def create_engine(
             "max_parallel_workers_per_gather": "0",
         }
         pool_size, max_overflow = connections or 1, 0
+    if reads:
+        return create_async_engine(
+            settings.database_url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+            connect_args=connect_args,
+        )
     return create_async_engine(
         settings.database_url,
         pool_size=pool_size,
@@ -91,6 +106,7 @@ class Database:
         self._readers: sqlite.Threads | None = None
         self._writer: sqlite.Threads | None = None
         self._bounded: sqlite.Threads | None = None
+        self.read_engine: AsyncEngine | None = None
         self._quick_engine: AsyncEngine | None = None
         self._bounded_engine: AsyncEngine | None = None
         self._budget = settings.list_budget_ms / 1000
@@ -107,9 +123,10 @@ class Database:
             self._metrics.db_capacity("write", 1)
         else:
             pooled = settings.db_pool_size + settings.db_max_overflow
-            self._metrics.db_capacity("connections", pooled)
-            self._quick_engine = create_engine(settings, self._quick_ms, READER_THREADS)
-            self._bounded_engine = create_engine(settings, settings.list_budget_ms, 1)
+            self._metrics.db_capacity("connections", 2 * pooled)
+            self.read_engine = create_engine(settings, reads=True)
+            self._quick_engine = create_engine(settings, self._quick_ms, READER_THREADS, True)
+            self._bounded_engine = create_engine(settings, settings.list_budget_ms, 1, True)
 
     async def read(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -196,7 +213,7 @@ class Database:
         for threads in (self._readers, self._writer, self._bounded):
             if threads is not None:
                 threads.close()
-        for engine in (self._quick_engine, self._bounded_engine):
+        for engine in (self.read_engine, self._quick_engine, self._bounded_engine):
             if engine is not None:
                 await engine.dispose()
         await self.engine.dispose()
@@ -204,7 +221,19 @@ class Database:
     async def _read_postgresql(
         self, unit: Callable[[Connection], T], engine: AsyncEngine | None = None
     ) -> T:
-        async with (engine or self.engine).connect() as connection:
+        engine = engine or self.read_engine
+        assert engine is not None
+        try:
+            return await self._read_on(engine, unit)
+        except sa_exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        # The pooled connection had died (a restart, a failover): nothing ran, so once more
+        # on a new one (the pool drops the dead ones as it meets them).
+        return await self._read_on(engine, unit)
+
+    async def _read_on(self, engine: AsyncEngine, unit: Callable[[Connection], T]) -> T:
+        async with engine.connect() as connection:
             with self._busy("read"):
                 return await connection.run_sync(unit)
 

@@ -1,0 +1,70 @@
+"""PostgreSQL: the round trips each request makes. An authenticated read is one — no ping at
+checkout, no BEGIN or ROLLBACK around it (it was four) — and a list page three (the caller,
+the counts, the page), counted on every asyncpg connection Roster opens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .conftest import BACKEND
+from .factories import Account
+from .helpers import runtime_of
+
+pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL round trips")
+
+
+class Statements:
+    """Every message asyncpg writes to the server on the engines given: each write is one
+    round trip (a BEGIN, a ping, a ROLLBACK, a Parse, a Bind/Execute each are one)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def watch(self, engine: AsyncEngine) -> None:
+        @event.listens_for(engine.sync_engine, "connect")
+        def _connected(dbapi_connection: Any, _record: Any) -> None:
+            transport = dbapi_connection.driver_connection._transport
+            write = transport.write
+
+            def counted(data: bytes) -> None:
+                self.sent.append(bytes(data)[:1].decode("latin-1") + repr(bytes(data)[:60]))
+                write(data)
+
+            transport.write = counted
+
+
+@pytest.fixture
+async def statements(app: Any, alice: Account) -> Statements:
+    """Watching every engine, from new connections on (the pooled ones are closed)."""
+    counted = Statements()
+    db = runtime_of(app).db
+    for engine in (db.engine, db.read_engine):
+        assert engine is not None
+        counted.watch(engine)
+        await engine.dispose()
+    return counted
+
+
+async def sent_by(statements: Statements, alice: Account, path: str) -> list[str]:
+    await alice.client.get(path, headers=alice.headers())  # warm: connections, statements
+    start = len(statements.sent)
+    response = await alice.client.get(path, headers=alice.headers())
+    assert response.status_code == 200
+    return statements.sent[start:]
+
+
+async def test_an_authenticated_read_is_one_round_trip(
+    statements: Statements, alice: Account
+) -> None:
+    sent = await sent_by(statements, alice, alice.url)
+    assert len(sent) == 1, sent
+
+
+async def test_a_list_page_is_three_round_trips(statements: Statements, alice: Account) -> None:
+    """The caller, the maintained counts, the page."""
+    sent = await sent_by(statements, alice, "/api/users")
+    assert len(sent) == 3, sent
