@@ -27,20 +27,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 import httpx
 from sqlalchemy import make_url
 
 from service.testing import server as harness
 
-from . import cpus
+from . import cpus, postgres
 from .population import seed_postgresql, seed_sqlite, selective_q
 from .report import RESULTS
 from .seed import PASSWORD
 from .server import REPOSITORY, BenchError
 from .wrk import WrkResult, WrkRun, require_wrk
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 LIST_CONNECTIONS = 64
 HEAVY_CONNECTIONS = 16
 HEAVY = "/api/users?q=e"
@@ -108,10 +106,10 @@ class Scale:
             path = self.workdir / f"scale-{users}.db"
             return f"sqlite+aiosqlite:///{path}", lambda: path.unlink(missing_ok=True)
         name = f"roster_scale_{users}_{os.getpid()}"
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_ADMIN).set(drivername="postgresql+asyncpg", database=name)
+        asyncio.run(postgres.admin(f'CREATE DATABASE "{name}"'))
+        url = make_url(postgres.ADMIN).set(drivername="postgresql+asyncpg", database=name)
         return url.render_as_string(hide_password=False), lambda: asyncio.run(
-            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            postgres.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         )
 
     def _seed(self, url: str, users: int) -> float:
@@ -215,14 +213,6 @@ def _prepare(base_url: str, users: int) -> tuple[str, dict[str, str]]:
         )
         cursor = page.json()["meta"].get("next_cursor") or ""
     return token, {"cursor": quote(cursor, safe=""), "selective": quote(selective_q(users))}
-
-
-async def _pg_admin(statement: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 def markdown(rows: list[dict[str, Any]], sizes: Sequence[int], label: str) -> str:

@@ -127,18 +127,14 @@ def plan_statements(
     if search is None and (listing.role is not None or listing.status is not None):
         combos = tuple((r, s) for r in ROLES for s in STATUSES if _wanted(listing, r, s))
     kind = search[0] if search else None
-    first, keyed = (
-        _Shape(listing.sort, kind, combos, False),
-        _Shape(listing.sort, kind, combos, True),
-    )
+    first = _Shape(listing.sort, kind, combos, after=False, counted=search is not None)
+    keyed = _Shape(listing.sort, kind, combos, after=True)
     params = _params(listing, search, after, 20, 0)
-    statements = [
-        ("first page", _page_statement(first, conn.dialect.name).params(params)),
+    title = "first page and its total" if search is not None else "first page"
+    return [
+        (title, _page_statement(first, conn.dialect.name).params(params)),
         ("after a key", _page_statement(keyed, conn.dialect.name).params(params)),
     ]
-    if search is not None:
-        statements.append(("total", _count_statement(first, conn.dialect.name).params(params)))
-    return statements
 
 
 def _wanted(listing: Listing, role: str, status: str) -> bool:
