@@ -7,7 +7,7 @@ import contextlib
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -117,6 +117,16 @@ async def test_204_and_304_have_no_body_and_no_content_type(http: httpx.AsyncCli
 # --- concurrency ---------------------------------------------------------------------------
 
 
+async def resent(send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+    """Once more if a kept-alive connection was closed under the request: HTTP/1.1's
+    keep-alive race, which any client retries for requests safe to repeat (these are: GETs,
+    and registrations with an Idempotency-Key, so a repeat never makes a second user)."""
+    try:
+        return await send()
+    except httpx.RemoteProtocolError:
+        return await send()
+
+
 async def test_concurrent_burst(database_url: str, tmp_path: Path) -> None:
     """300 registrations and 150 reads at once, over up to 200 connections: all answered."""
     registrations, reads = 300, 150
@@ -133,14 +143,15 @@ async def test_concurrent_burst(database_url: str, tmp_path: Path) -> None:
                     "email": f"burst-{tag}-{index}@example.com",
                     "password": PASSWORD,
                 }
-                return await http.post("/api/users", json=body)
+                key = {"Idempotency-Key": f"burst-{tag}-{index}"}
+                return await resent(lambda: http.post("/api/users", json=body, headers=key))
 
             async def one_read(index: int) -> httpx.Response:
                 if index % 3 == 0:
-                    return await http.get("/health")
+                    return await resent(lambda: http.get("/health"))
                 if index % 3 == 1:
-                    return await http.get("/api/profile", headers=bearer(token))
-                return await http.get("/api/users", headers=bearer(token))
+                    return await resent(lambda: http.get("/api/profile", headers=bearer(token)))
+                return await resent(lambda: http.get("/api/users", headers=bearer(token)))
 
             responses = await asyncio.gather(
                 *(one_registration(index) for index in range(registrations)),
