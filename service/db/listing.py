@@ -171,7 +171,7 @@ def _trigram_phrase(lowered: str) -> str | None:
     Python's on ASCII and the Kelvin sign; a run's last "i" may stand for İ, which FTS5 does
     not fold, so it is left out of the phrase.
     """
-    runs = (run.rstrip("i") if run.endswith("i") else run for run in _ASCII_RUNS.findall(lowered))
+    runs = (run[:-1] if run.endswith("i") else run for run in _ASCII_RUNS.findall(lowered))
     run = max(runs, key=len, default="")
     if len(run) < _TRIGRAM:
         return None
