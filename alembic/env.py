@@ -8,10 +8,10 @@ from logging.config import fileConfig
 from sqlalchemy.engine import Connection
 
 from alembic import context
-from service.db.database import create_engine
-from service.db.migrations import modelled
-from service.db.models import Base
-from service.settings import Settings
+from roster.db.database import create_engine
+from roster.db.migrations import modelled
+from roster.db.models import Base
+from roster.settings import Settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from service.testing import server as harness
+from roster.testing import server as harness
 
 from . import cpus
 from .seed import PASSWORD
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
         env |= {"ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1"}
         subprocess.run(
-            [sys.executable, "-m", "service", "migrate"], env=env, cwd=REPOSITORY, check=True
+            [sys.executable, "-m", "roster", "migrate"], env=env, cwd=REPOSITORY, check=True
         )
         port = harness.free_port()
         command = [*placement.server_prefix(), *harness.hypercorn_command(port)]

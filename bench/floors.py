@@ -73,4 +73,4 @@ def create_quart_app() -> Quart:
 quart_app = create_quart_app()
 
 FLOOR_APPS = {"bare-asgi": "bench.floors:bare_app", "quart-minimal": "bench.floors:quart_app"}
-ROSTER_APP = "service.asgi:app"
+ROSTER_APP = "roster.asgi:app"

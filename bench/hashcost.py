@@ -16,14 +16,14 @@ from typing import Any
 
 from argon2 import PasswordHasher, Type
 
-from service.domain.passwords import Passwords
-from service.settings import PasswordHashing, Settings
+from roster.domain.passwords import Passwords
+from roster.settings import PasswordHashing, Settings
 
 SAMPLES = 9
 
 
 def hash_workers(config: PasswordHashing) -> int:
-    """The hashing threads the service starts: asked of service.passwords.Passwords itself,
+    """The hashing threads the service starts: asked of roster.domain.passwords.Passwords itself,
     else its documented rule (0 means one per core this process may run on)."""
     try:
         passwords = Passwords(config)

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from service.db.database import Database
-from service.db.listing import Listing, plan_statements
-from service.settings import Settings
+from roster.db.database import Database
+from roster.db.listing import Listing, plan_statements
+from roster.settings import Settings
 
 LISTINGS = (
     Listing("id"),

@@ -154,7 +154,7 @@ class Bench:
 
     def _migrate(self) -> None:
         subprocess.run(
-            [sys.executable, "-m", "service", "migrate"],
+            [sys.executable, "-m", "roster", "migrate"],
             cwd=REPOSITORY,
             env=self.env,
             check=True,

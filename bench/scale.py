@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import make_url
 
-from service.testing import server as harness
+from roster.testing import server as harness
 
 from . import cpus, postgres
 from .population import seed_postgresql, seed_sqlite, selective_q
@@ -187,7 +187,7 @@ class Scale:
 
 def _migrate(checkout: Path, env: dict[str, str]) -> None:
     subprocess.run(
-        [sys.executable, "-m", "service", "migrate"],
+        [sys.executable, "-m", "roster", "migrate"],
         cwd=checkout,
         env=env,
         check=True,

@@ -1,4 +1,4 @@
-"""The benchmark's servers: the shared harness (`service.testing.server`, as the tests use it)
+"""The benchmark's servers: the shared harness (`roster.testing.server`, as the tests use it)
 with one worker, pinned to the server's core, its log kept in the run's directory."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from service.testing import server as harness
+from roster.testing import server as harness
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 BenchError = harness.ServerFailed  # the benchmark cannot go on

@@ -38,8 +38,8 @@ OPTIONS = (
 
 async def openapi_document() -> bytes:
     """The document the server in this checkout serves (in process, on a throwaway database)."""
-    from service.app import create_app
-    from service.settings import Settings
+    from roster.app import create_app
+    from roster.settings import Settings
 
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite+aiosqlite:///{directory}/openapi.db"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from service.db.database import create_engine
-from service.settings import Settings
+from roster.db.database import create_engine
+from roster.settings import Settings
 
 V1_INSERT = text(
     "INSERT INTO users (name, email, password_hash, role, created_at, updated_at) "

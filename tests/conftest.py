@@ -13,10 +13,10 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from service.app import create_app
-from service.db.migrations import upgrade
-from service.settings import Settings
-from service.testing.plugin import TEST_HASHING
+from roster.app import create_app
+from roster.db.migrations import upgrade
+from roster.settings import Settings
+from roster.testing.plugin import TEST_HASHING
 
 from . import pg
 from .factories import Account, Accounts

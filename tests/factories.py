@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from quart import Quart
 
-from service.domain.users import create_user
+from roster.domain.users import create_user
 
 from .helpers import (
     PASSWORD,

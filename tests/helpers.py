@@ -18,10 +18,10 @@ from quart.typing import TestClientProtocol
 from quart.wrappers import Response
 from sqlalchemy import inspect, text
 
-from service.app import create_app
-from service.http.context import RUNTIME
-from service.runtime import Runtime
-from service.settings import Settings
+from roster.app import create_app
+from roster.http.context import RUNTIME
+from roster.runtime import Runtime
+from roster.settings import Settings
 
 Client = TestClientProtocol  # the name tests use; a Test* name would be collected by pytest
 PASSWORD = "correct-horse-battery"

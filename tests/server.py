@@ -1,5 +1,5 @@
 """Real servers for the end-to-end tests: `run_server()` serves Roster on a database of the
-backend under test through the shared harness (`service.testing.server`), with cheap password
+backend under test through the shared harness (`roster.testing.server`), with cheap password
 hashing; raw HTTP/1.1 helpers for what httpx will not send; `register()` and `login()` over
 httpx. Not a test module."""
 
@@ -18,7 +18,7 @@ from typing import Protocol
 
 import httpx
 
-from service.testing.server import (
+from roster.testing.server import (
     HOST,
     Server,
     free_port,
@@ -65,7 +65,7 @@ def fresh_database_url(template: TemplateLike, directory: Path) -> str:
 
 
 def hypercorn(python: str = sys.executable, worker_class: str = "asyncio") -> Launcher:
-    """`python -m hypercorn service.asgi:app`, as the README's plain deployment runs it."""
+    """`python -m hypercorn roster.asgi:app`, as the README's plain deployment runs it."""
 
     def command(port: int, workers: int) -> list[str]:
         return hypercorn_command(port, workers=workers, worker_class=worker_class, python=python)

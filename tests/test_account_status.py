@@ -7,7 +7,7 @@ import pytest
 from quart import Quart
 from sqlalchemy import update
 
-from service.db.models import User
+from roster.db.models import User
 
 from .factories import Account, Accounts
 from .helpers import PASSWORD, Client, assert_error, body_of, runtime_of, unique_email

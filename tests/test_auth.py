@@ -11,8 +11,8 @@ import pytest
 from quart import Quart, Response
 from sqlalchemy import func, select, update
 
-from service.db.models import Token
-from service.settings import Settings
+from roster.db.models import Token
+from roster.settings import Settings
 
 from .factories import user_with_token
 from .helpers import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import service
+import roster
 
 from .helpers import PASSWORD, unique_email
 from .server import FAST_HASHING_ENV, REPOSITORY
@@ -124,9 +124,9 @@ def test_create_user_rejects_invalid_values(
     assert "Traceback" not in result.stderr
 
 
-def test_python_dash_m_service_help() -> None:
+def test_python_dash_m_roster_help() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "service", "--help"],
+        [sys.executable, "-m", "roster", "--help"],
         cwd=REPOSITORY,
         capture_output=True,
         text=True,
@@ -141,7 +141,7 @@ def test_python_dash_m_service_help() -> None:
 def test_version_is_the_package_version(database_url: str) -> None:
     result = run("--version", database_url=database_url)
     assert result.returncode == 0
-    assert result.stdout.strip() == f"roster {service.__version__}"
+    assert result.stdout.strip() == f"roster {roster.__version__}"
 
 
 def test_create_user_on_an_unmigrated_database_says_to_migrate(empty_database_url: str) -> None:

@@ -25,7 +25,7 @@ from roster_client import (
     ValidationFailed,
 )
 
-from service.testing.plugin import Factory, RosterServer
+from roster.testing.plugin import Factory, RosterServer
 
 pytestmark = pytest.mark.e2e
 

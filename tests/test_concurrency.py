@@ -11,8 +11,8 @@ import pytest
 from quart import Quart, Response
 from sqlalchemy import func, select
 
-from service.db.models import Token, User
-from service.settings import PasswordHashing, Settings
+from roster.db.models import Token, User
+from roster.settings import PasswordHashing, Settings
 
 from .factories import user_with_token
 from .helpers import (

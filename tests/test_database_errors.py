@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from service.db.outage import is_unavailable
+from roster.db.outage import is_unavailable
 
 
 class PgError(Exception):

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from service.schemas import normalize_email
+from roster.schemas import normalize_email
 
 from .helpers import PASSWORD, Client, assert_error, body_of, login, register, unique_email
 

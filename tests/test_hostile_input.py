@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from quart import Quart, Response
 
-from service.settings import Settings
+from roster.settings import Settings
 
 from .factories import Account, admin_with_token
 from .helpers import (

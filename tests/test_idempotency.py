@@ -14,12 +14,12 @@ from quart import Quart
 from quart.wrappers import Response
 from sqlalchemy import select, update
 
-import service.domain.users as users_service
-from service.db.models import IdempotencyKey
-from service.domain.housekeeping import purge
-from service.domain.idempotency import request_fingerprint
-from service.domain.passwords import Passwords
-from service.schemas import UserOut
+import roster.domain.users as users_service
+from roster.db.models import IdempotencyKey
+from roster.domain.housekeeping import purge
+from roster.domain.idempotency import request_fingerprint
+from roster.domain.passwords import Passwords
+from roster.schemas import UserOut
 
 from .factories import admin_with_token, user_with_token
 from .helpers import (

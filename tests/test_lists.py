@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from service.db import database
-from service.settings import Settings
+from roster.db import database
+from roster.settings import Settings
 
 from .bulk import execute, import_users
 from .conftest import BACKEND, with_settings

@@ -10,7 +10,7 @@ import pytest
 from quart import Quart
 from quart.wrappers import Response
 
-from service.settings import RateLimit, Settings
+from roster.settings import RateLimit, Settings
 
 from .helpers import PASSWORD, Client, assert_error, register, serving, unique_email
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.http.client_address import client_address
+from roster.http.client_address import client_address
 
 from .helpers import PASSWORD, bearer, unique_email
 from .server import Server, login, register, roster_serve, run_server

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.settings import RateLimit, Settings
+from roster.settings import RateLimit, Settings
 
 from .factories import user_with_token
 from .helpers import PASSWORD, Client, assert_error, bearer, serving

@@ -15,11 +15,11 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from alembic import command
-from service.db.database import Database, create_engine
-from service.db.listing import Found, Listing, find_users
-from service.db.migrations import alembic_config, modelled, upgrade
-from service.db.models import Base
-from service.settings import Settings
+from roster.db.database import Database, create_engine
+from roster.db.listing import Found, Listing, find_users
+from roster.db.migrations import alembic_config, modelled, upgrade
+from roster.db.models import Base
+from roster.settings import Settings
 
 from .bulk import import_users
 

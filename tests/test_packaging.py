@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import service
+import roster
 
 from .helpers import PASSWORD, unique_email
 from .server import FAST_HASHING_ENV, REPOSITORY, hypercorn, roster_serve, run_server
@@ -64,8 +64,8 @@ def distribution(tmp_path_factory: pytest.TempPathFactory) -> Distribution:
     """`python -m build`: the sdist, then the wheel built from that sdist (as pip would)."""
     out = tmp_path_factory.mktemp("dist")
     _run([sys.executable, "-m", "build", "--outdir", str(out), str(REPOSITORY)], REPOSITORY)
-    (sdist,) = out.glob("roster-*.tar.gz")
-    (wheel,) = out.glob("roster-*.whl")
+    (sdist,) = out.glob("roster_api-*.tar.gz")
+    (wheel,) = out.glob("roster_api-*.whl")
     return Distribution(sdist, wheel)
 
 
@@ -92,9 +92,9 @@ def test_the_sdist_and_the_wheel_carry_the_migrations(distribution: Distribution
 
     with zipfile.ZipFile(distribution.wheel) as wheel:
         files = set(wheel.namelist())
-    assert "service/_alembic/env.py" in files
-    assert {f"service/_alembic/versions/{name}" for name in versions} <= files
-    package = Path(service.__file__).parent
+    assert "roster/_alembic/env.py" in files
+    assert {f"roster/_alembic/versions/{name}" for name in versions} <= files
+    package = Path(roster.__file__).parent
     modules = {path.relative_to(package.parent).as_posix() for path in package.rglob("*.py")}
     assert modules <= files, modules - files
 
@@ -102,7 +102,7 @@ def test_the_sdist_and_the_wheel_carry_the_migrations(distribution: Distribution
 def test_roster_version_is_the_package_version(installed: Installed) -> None:
     result = installed.run("--version", env={})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"roster {service.__version__}"
+    assert result.stdout.strip() == f"roster {roster.__version__}"
 
 
 def test_an_unmigrated_database_is_refused_with_what_to_do(

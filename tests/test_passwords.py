@@ -11,9 +11,9 @@ from argon2.exceptions import VerifyMismatchError
 from quart import Quart
 from sqlalchemy import select
 
-from service.db.models import User
-from service.domain.passwords import Passwords
-from service.settings import PasswordHashing, Settings
+from roster.db.models import User
+from roster.domain.passwords import Passwords
+from roster.settings import PasswordHashing, Settings
 
 from .helpers import (
     PASSWORD,

@@ -8,7 +8,7 @@ import pytest
 from quart.typing import TestClientProtocol as QuartClient
 from roster_client import Forbidden, RosterClient
 
-from service.testing.plugin import Factory
+from roster.testing.plugin import Factory
 
 
 async def test_a_visitor_signs_up_and_sees_their_profile(

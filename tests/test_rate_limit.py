@@ -13,10 +13,10 @@ from quart import Quart
 from quart.wrappers import Response
 from sqlalchemy import Select, func, select
 
-from service.db.models import LoginAttempt
-from service.domain.housekeeping import purge
-from service.domain.rate_limits import attempt_key
-from service.settings import RateLimit, Settings, SettingsError
+from roster.db.models import LoginAttempt
+from roster.domain.housekeeping import purge
+from roster.domain.rate_limits import attempt_key
+from roster.settings import RateLimit, Settings, SettingsError
 
 from .helpers import (
     PASSWORD,

@@ -13,9 +13,9 @@ import pytest
 from quart import Quart
 from sqlalchemy import text
 
-from service.db.database import READER_THREADS, create_engine
-from service.db.migrations import head_revision, upgrade
-from service.settings import Settings
+from roster.db.database import READER_THREADS, create_engine
+from roster.db.migrations import head_revision, upgrade
+from roster.settings import Settings
 
 from .helpers import PASSWORD, Client, assert_error, body_of, runtime_of, serving, unique_email
 

@@ -26,11 +26,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.app import create_app
-from service.db.database import Database
-from service.domain.passwords import Passwords
-from service.domain.users import create_user
-from service.settings import PasswordHashing, Settings
+from roster.app import create_app
+from roster.db.database import Database
+from roster.domain.passwords import Passwords
+from roster.domain.users import create_user
+from roster.settings import PasswordHashing, Settings
 
 from .helpers import PASSWORD, unique_email
 from .server import Server, TemplateLike, fresh_database_url, run_server

@@ -1,4 +1,4 @@
-"""End to end over real sockets: hypercorn serving `service.asgi:app` on 127.0.0.1."""
+"""End to end over real sockets: hypercorn serving `roster.asgi:app` on 127.0.0.1."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from service.db.database import create_engine
-from service.settings import Settings
+from roster.db.database import create_engine
+from roster.settings import Settings
 
 from .conftest import BACKEND
 from .helpers import PASSWORD, unique_email

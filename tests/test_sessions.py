@@ -9,8 +9,8 @@ import pytest
 from quart import Quart
 from sqlalchemy import select, update
 
-from service.db.models import Token
-from service.settings import Settings
+from roster.db.models import Token
+from roster.settings import Settings
 
 from .factories import Account, Accounts
 from .helpers import (
@@ -211,7 +211,7 @@ async def test_last_used_at_is_written_at_most_once_per_touch_interval(
 
 
 async def stored_last_used(app: Quart, token: str) -> datetime:
-    from service.domain.tokens import hash_token
+    from roster.domain.tokens import hash_token
 
     async with runtime_of(app).db.sessions() as session:
         moment = await session.scalar(

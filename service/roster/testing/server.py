@@ -46,7 +46,7 @@ def free_port() -> int:
 def hypercorn_command(
     port: int,
     *,
-    app: str = "service.asgi:app",
+    app: str = "roster.asgi:app",
     workers: int = 1,
     worker_class: str = "asyncio",
     python: str | Path = sys.executable,

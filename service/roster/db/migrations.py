@@ -1,7 +1,7 @@
 """Alembic, driven from code: `roster migrate`, `roster serve`, readiness and the tests use it.
 
 The migration scripts are the repository's top-level `alembic/` folder. A wheel carries them
-inside the package (`service/_alembic`); a source checkout (an editable install) runs them
+inside the package (`roster/_alembic`); a source checkout (an editable install) runs them
 where they are.
 """
 
@@ -17,7 +17,8 @@ from alembic import command
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 INSTALLED_SCRIPTS = _PACKAGE / "_alembic"
-CHECKOUT_SCRIPTS = _PACKAGE.parent / "alembic"
+_CHECKOUT = _PACKAGE.parent.parent  # a source checkout: service/roster/ is two levels down
+CHECKOUT_SCRIPTS = _CHECKOUT / "alembic"
 
 
 # What the migrations make that the models cannot express: SQLite's search table (FTS5 and its
@@ -45,8 +46,8 @@ def script_location() -> Path:
     """Where `env.py` and `versions/` are: in the installed package, else in the checkout."""
     if (INSTALLED_SCRIPTS / "env.py").is_file():
         return INSTALLED_SCRIPTS
-    # A checkout: the package's parent holds alembic.ini beside the scripts.
-    if (CHECKOUT_SCRIPTS / "env.py").is_file() and (_PACKAGE.parent / "alembic.ini").is_file():
+    # A checkout: its root holds alembic.ini beside the scripts.
+    if (CHECKOUT_SCRIPTS / "env.py").is_file() and (_CHECKOUT / "alembic.ini").is_file():
         return CHECKOUT_SCRIPTS
     raise MigrationsMissing(
         f"no migration scripts in {INSTALLED_SCRIPTS} nor in {CHECKOUT_SCRIPTS}: "

@@ -14,7 +14,7 @@ from ..http.envelope import meta
 from ..http.etags import etag_of
 from ..http.openapi import Reply
 from ..http.validation import validate_body
-from ..metrics import Metrics
+from ..serving.metrics import Metrics
 from .auth import Access, Rule, authorize
 from .contract import operation
 from .schemas import TokenCreate, TokenEnvelope, UserEnvelope

@@ -13,8 +13,8 @@ from .domain.cursors import Cursors
 from .domain.housekeeping import purge_forever
 from .domain.passwords import Passwords
 from .domain.sessions import Touches
-from .draining import WorkGate
-from .metrics import Metrics, PrometheusMetrics, metrics_directory
+from .serving.draining import WorkGate
+from .serving.metrics import Metrics, PrometheusMetrics, metrics_directory
 from .settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""The ASGI application object: `hypercorn service.asgi:app`."""
+"""The ASGI application object: `hypercorn roster.asgi:app`."""
 
 from .app import create_app
 from .settings import Settings

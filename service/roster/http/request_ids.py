@@ -7,7 +7,7 @@ import re
 
 from quart import g, has_request_context, request
 
-from ..logs import current_log_request_id, log_request_id
+from ..serving.logs import current_log_request_id, log_request_id
 
 HEADER = "X-Request-ID"
 _VALID = re.compile(r"[A-Za-z0-9._-]{1,128}")

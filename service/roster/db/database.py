@@ -23,9 +23,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
-from ..draining import WorkGate
 from ..errors import QueryTooExpensive
-from ..metrics import Metrics
+from ..serving.draining import WorkGate
+from ..serving.metrics import Metrics
 from ..settings import Settings
 from . import sqlite
 from .outage import sqlstate as _sqlstate

@@ -19,8 +19,8 @@ from .db.outage import is_unavailable
 from .domain.passwords import Passwords
 from .domain.users import create_user
 from .errors import Conflict
-from .logs import configure_logging
-from .serving import hypercorn_config, serve
+from .serving.logs import configure_logging
+from .serving.processes import hypercorn_config, serve
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger("roster.serve")

@@ -19,8 +19,8 @@ from .http.hooks import register_hooks
 from .http.json_provider import OrjsonProvider
 from .http.openapi import RosterOpenAPIProvider
 from .http.routing import route_template
-from .logs import configure_logging
 from .runtime import Runtime
+from .serving.logs import configure_logging
 from .settings import Settings
 
 # Fewer young-generation collections: a request allocates thousands of short-lived objects.
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     """Build the app. Nothing connects until it starts serving."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    app = Quart("service", static_folder=None)
+    app = Quart("roster", static_folder=None)
     app.request_class = RosterRequest
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextvars
 
-from .errors import ServiceUnavailable
+from ..errors import ServiceUnavailable
 
 SHUTTING_DOWN = "The service is shutting down"
 _began_work: contextvars.ContextVar[bool] = contextvars.ContextVar("began_work", default=False)

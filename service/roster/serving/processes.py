@@ -32,12 +32,12 @@ from hypercorn.config import Config, Sockets
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.utils import wrap_app
 
-from .app import create_app
-from .http.context import RUNTIME
-from .runtime import Runtime
-from .settings import Settings
+from ..app import create_app
+from ..http.context import RUNTIME
+from ..runtime import Runtime
+from ..settings import Settings
 
-APPLICATION = "service.asgi:app"
+APPLICATION = "roster.asgi:app"
 LISTEN_BACKLOG = 2048  # hypercorn's default of 100 refuses bursts of new connections
 DRAIN_MARGIN_SECONDS = 5.0  # after the drain: for started work to finish and responses to go
 POLL_SECONDS = 0.1

@@ -12,7 +12,7 @@ from ..http.context import runtime
 from ..http.envelope import meta
 from ..http.error_handlers import service_unavailable
 from ..http.openapi import Reply
-from ..metrics import CONTENT_TYPE
+from ..serving.metrics import CONTENT_TYPE
 from .contract import operation
 from .schemas import HealthEnvelope, HealthOut, ReadinessEnvelope, ReadinessOut
 

@@ -16,10 +16,10 @@ from typing import TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ..draining import WorkGate
-from ..metrics import Metrics
+from ..serving.draining import WorkGate
+from ..serving.metrics import Metrics
+from ..serving.threads import lower_priority
 from ..settings import PasswordHashing
-from ..threads import lower_priority
 
 Result = TypeVar("Result")
 

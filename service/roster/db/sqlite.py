@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from ..errors import QueryTooExpensive
+from ..serving.threads import lower_priority
 from ..settings import Settings
-from ..threads import lower_priority
 
 T = TypeVar("T")
 
