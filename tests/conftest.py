@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -111,8 +111,8 @@ def empty_database_url(template: Template, tmp_path: Path) -> Iterator[str]:
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
-        password_hashing=FAST_HASHING,
-        metrics_dir=str(tmp_path / "metrics"),
+        **FAST_HASHING.as_settings(),
+        prometheus_multiproc_dir=str(tmp_path / "metrics"),
     )
 
 
@@ -146,4 +146,4 @@ async def admin(accounts: Accounts) -> Account:
 
 
 def with_settings(settings: Settings, **changes: object) -> Settings:
-    return replace(settings, **changes)  # type: ignore[arg-type]
+    return settings.model_copy(update=changes)

@@ -8,7 +8,6 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -180,7 +179,7 @@ def parse_timestamp(value: Any) -> datetime:
 @asynccontextmanager
 async def serving(settings: Settings, **changes: Any) -> AsyncIterator[Quart]:
     """An app of its own, with these settings changed, started and stopped around the block."""
-    app = create_app(replace(settings, **changes))
+    app = create_app(settings.model_copy(update=changes))
     async with app.test_app():
         yield app
 

@@ -27,7 +27,7 @@ from .helpers import (
     unique_email,
 )
 
-SLOW_HASHING = PasswordHashing(memory_kib=8192, time_cost=3, parallelism=1, workers=2)
+SLOW_HASHING = PasswordHashing(memory_kib=8192, time_cost=3, parallelism=1, workers=2, niceness=10)
 
 
 async def user_count(app: Quart, email: str | None = None) -> int:
@@ -194,7 +194,7 @@ async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(
 
 @pytest.fixture
 async def slow_app(settings: Settings) -> AsyncIterator[Quart]:
-    async with serving(settings, password_hashing=SLOW_HASHING) as application:
+    async with serving(settings, **SLOW_HASHING.as_settings()) as application:
         yield application
 
 

@@ -31,8 +31,8 @@ PHC = re.compile(
     r"^\$argon2id\$v=19\$m=(?P<m>\d+),t=(?P<t>\d+),p=(?P<p>\d+)\$"
     r"(?P<salt>[A-Za-z0-9+/]+)\$(?P<digest>[A-Za-z0-9+/]+)$"
 )
-WEAK = PasswordHashing(memory_kib=1024, time_cost=1, parallelism=1, workers=1)
-STRONGER = PasswordHashing(memory_kib=2048, time_cost=2, parallelism=1, workers=1)
+WEAK = PasswordHashing(memory_kib=1024, time_cost=1, parallelism=1, workers=1, niceness=10)
+STRONGER = PasswordHashing(memory_kib=2048, time_cost=2, parallelism=1, workers=1, niceness=10)
 
 
 def parse(password_hash: str) -> re.Match[str]:
@@ -74,7 +74,7 @@ async def test_default_hasher_produces_argon2id_at_those_parameters() -> None:
 
 
 async def test_registration_with_default_settings_stores_owasp_hash(settings: Settings) -> None:
-    async with serving(settings, password_hashing=Settings().password_hashing) as app:
+    async with serving(settings, **Settings().password_hashing.as_settings()) as app:
         user = await register(app.test_client())
         match = parse(await stored_hash(app, user["id"]))
     assert int(match["m"]) >= 19456
@@ -123,13 +123,13 @@ async def test_representation_never_includes_the_hash(app: Quart, client: Client
 
 async def test_weaker_hash_is_upgraded_on_successful_login(settings: Settings) -> None:
     email = unique_email()
-    async with serving(settings, password_hashing=WEAK) as old:
+    async with serving(settings, **WEAK.as_settings()) as old:
         user = await register(old.test_client(), email=email)
         before = await stored_hash(old, user["id"])
     assert parse(before)["m"] == "1024"
     assert parse(before)["t"] == "1"
 
-    async with serving(settings, password_hashing=STRONGER) as new:
+    async with serving(settings, **STRONGER.as_settings()) as new:
         client = new.test_client()
         # A failed login changes nothing.
         failed = await client.post("/api/tokens", json={"email": email, "password": "wrong-pass"})
@@ -166,10 +166,10 @@ async def test_current_hash_is_not_rehashed(app: Quart, client: Client) -> None:
 async def test_stronger_hash_still_verifies_with_weaker_config(settings: Settings) -> None:
     """Lowering the configuration does not lock anyone out (the hash is then re-made)."""
     email = unique_email()
-    async with serving(settings, password_hashing=STRONGER) as old:
+    async with serving(settings, **STRONGER.as_settings()) as old:
         user = await register(old.test_client(), email=email)
         before = await stored_hash(old, user["id"])
-    async with serving(settings, password_hashing=WEAK) as new:
+    async with serving(settings, **WEAK.as_settings()) as new:
         await login(new.test_client(), email)
         after = await stored_hash(new, user["id"])
     assert parse(before)["m"] == "2048"

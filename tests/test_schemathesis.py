@@ -30,7 +30,8 @@ from roster.app import create_app
 from roster.db.database import Database
 from roster.domain.passwords import Passwords
 from roster.domain.users import create_user
-from roster.settings import PasswordHashing, Settings
+from roster.settings import Settings
+from roster.testing.plugin import TEST_HASHING
 
 from .helpers import PASSWORD, unique_email
 from .server import Server, TemplateLike, fresh_database_url, run_server
@@ -94,7 +95,7 @@ def credentials(live_server: Server, live_database_url: str) -> Credentials:
 async def _create_admin(database_url: str, email: str) -> None:
     """An admin, made the way `roster create-user --admin` makes one."""
     db = Database(Settings(database_url=database_url))
-    passwords = Passwords(PasswordHashing(memory_kib=1024, time_cost=1, workers=1))
+    passwords = Passwords(TEST_HASHING)
     try:
         await create_user(db, passwords, "Admin", email, PASSWORD, "admin")
     finally:
@@ -112,7 +113,7 @@ def served_document(directory: Path) -> dict[str, Any]:
         Settings(
             database_url=f"sqlite+aiosqlite:///{directory / 'roster.db'}",
             log_level="WARNING",
-            metrics_dir=str(directory / "metrics"),
+            prometheus_multiproc_dir=str(directory / "metrics"),
         )
     )
 

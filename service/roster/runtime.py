@@ -34,7 +34,7 @@ class Runtime:
         """Called once the event loop runs (before serving): nothing here connects yet."""
         metrics: Metrics = Metrics()
         if settings.metrics_enabled:
-            metrics = PrometheusMetrics(metrics_directory(settings.metrics_dir))
+            metrics = PrometheusMetrics(metrics_directory(settings.prometheus_multiproc_dir))
         gate = WorkGate(settings.retry_after_seconds)
         db = Database(settings, metrics, gate)
         passwords = Passwords(settings.password_hashing, metrics, gate)

@@ -104,7 +104,7 @@ def serve(config: Config, settings: Settings) -> int:
 
 def _shared_metrics_dir(settings: Settings) -> Path | None:
     """A fresh metrics directory for this server's workers, unless one is configured."""
-    if not settings.metrics_enabled or settings.metrics_dir:
+    if not settings.metrics_enabled or settings.prometheus_multiproc_dir:
         return None
     directory = Path(tempfile.mkdtemp(prefix="roster-metrics-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # the workers read it at start

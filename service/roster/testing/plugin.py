@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from roster_client import RosterClient, User
 
 # Cheap on purpose: tests create many users; production keeps its own parameters.
-TEST_HASHING = PasswordHashing(memory_kib=1024, time_cost=1, parallelism=1, workers=2)
+TEST_HASHING = PasswordHashing(memory_kib=1024, time_cost=1, parallelism=1, workers=2, niceness=10)
 TEST_HASHING_ENV = {"ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1"}
 PASSWORD = "roster-test-password"  # noqa: S105 -- the factories' default password
 # What `roster_reset` empties, children first; the schema and the cursor key stay.
@@ -70,7 +70,7 @@ class RosterServer:
 
     @property
     def settings(self) -> Settings:
-        return Settings(database_url=self.database_url, password_hashing=TEST_HASHING)
+        return Settings(database_url=self.database_url, **TEST_HASHING.as_settings())
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ async def roster_app(tmp_path: Path) -> AsyncIterator[Quart]:
     (so its start-up runs, unlike a bare `test_client()`)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'roster-app.db'}"
     await asyncio.to_thread(upgrade, url)
-    app = create_app(Settings(database_url=url, password_hashing=TEST_HASHING))
+    app = create_app(Settings(database_url=url, **TEST_HASHING.as_settings()))
     async with app.test_app():
         yield app
 
