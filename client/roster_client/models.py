@@ -150,17 +150,12 @@ class UserCreate(BaseModel):
     ]
     role: Annotated[
         Literal["user", "admin"] | None,
-        Field(
-            description="Only an admin may set it; defaults to `user`.", title="Role"
-        ),
-    ] = None
+        Field(description="Only an admin may set it.", title="Role"),
+    ] = "user"
     status: Annotated[
         Literal["active", "disabled"] | None,
-        Field(
-            description="Only an admin may set it; defaults to `active`.",
-            title="Status",
-        ),
-    ] = None
+        Field(description="Only an admin may set it.", title="Status"),
+    ] = "active"
 
 
 class UserOut(BaseModel):

@@ -19,6 +19,7 @@ from .db.outage import is_unavailable
 from .domain.passwords import Passwords
 from .domain.users import create_user
 from .errors import Conflict
+from .schemas import DEFAULT_ROLE
 from .serving.logs import configure_logging
 from .serving.processes import hypercorn_config, serve
 from .settings import Settings, SettingsError
@@ -80,7 +81,7 @@ def _upgrade(settings: Settings) -> None:
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
-    role = "admin" if args.admin else "user"
+    role = "admin" if args.admin else DEFAULT_ROLE
     try:
         data = UserCreate(name=args.name, email=args.email, password=args.password, role=role)
     except ValidationError as error:
@@ -98,9 +99,7 @@ async def _insert_user(settings: Settings, data: UserCreate) -> str:
     passwords = Passwords(settings.password_hashing)
     try:
         await _require_current_schema(db)
-        user = await create_user(
-            db, passwords, data.name, data.email, data.password, data.role or "user"
-        )
+        user = await create_user(db, passwords, data.name, data.email, data.password, data.role)
         return user.model_dump_json()
     except Conflict:
         raise CommandFailed(f"a user with email {data.email} already exists") from None

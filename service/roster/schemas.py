@@ -21,6 +21,8 @@ from pydantic_core import PydanticCustomError
 
 Role = Literal["user", "admin"]
 Status = Literal["active", "disabled"]
+DEFAULT_ROLE: Role = "user"
+DEFAULT_STATUS: Status = "active"
 SortKey = Literal["id", "-id", "name", "-name", "email", "-email", "created_at", "-created_at"]
 MAX_ID = 2**63 - 1
 UNKNOWN_ADDRESS = "-"  # the client address of a request with no peer (a session stores null)

@@ -23,14 +23,14 @@ from ..domain.sessions import Caller
 from ..domain.tokens import authenticate
 from ..errors import Forbidden, NotFound, unauthorized
 from ..http.context import runtime
-from ..schemas import UserOut
+from ..schemas import DEFAULT_ROLE, DEFAULT_STATUS, UserOut
 
 SCHEME = "bearerAuth"
 SECURITY_SCHEMES: dict[str, SecuritySchemeInput] = {
     SCHEME: HttpSecurityScheme(scheme="bearer", bearer_format="opaque")
 }
 # A field only an admin may set, and the value a user holds before anyone set it.
-ADMIN_ONLY = {"role": "user", "status": "active"}
+ADMIN_ONLY = {"role": DEFAULT_ROLE, "status": DEFAULT_STATUS}
 View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
 
 

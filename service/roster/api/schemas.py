@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ..http.envelope import DataEnvelope, ListEnvelope
 from ..schemas import (
+    DEFAULT_ROLE,
+    DEFAULT_STATUS,
     MAX_ID,
     OMITTED,
     Email,
@@ -40,10 +42,8 @@ class UserCreate(_AcceptsReadOnly):
     name: Name = Field(description="1 to 100 characters after trimming.")
     email: Email = Field(description="Trimmed and lower-cased; unique.")
     password: Password = Field(description="8 to 128 characters; write-only.")
-    role: Role = Field(default=OMITTED, description="Only an admin may set it; defaults to `user`.")
-    status: Status = Field(
-        default=OMITTED, description="Only an admin may set it; defaults to `active`."
-    )
+    role: Role = Field(default=DEFAULT_ROLE, description="Only an admin may set it.")
+    status: Status = Field(default=DEFAULT_STATUS, description="Only an admin may set it.")
 
 
 class UserReplace(_AcceptsReadOnly):

@@ -56,8 +56,8 @@ async def create_user(data: UserCreate, access: Access) -> UserReply:
         name=data.name,
         email=data.email,
         password=data.password,
-        role=data.role or "user",
-        status=data.status or "active",
+        role=data.role,
+        status=data.status,
     )
     envelope, status, headers = user_response(user, 201)
     headers["Location"] = f"/api/users/{user.id}"

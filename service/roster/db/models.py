@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ..schemas import Role, Status
+from ..schemas import DEFAULT_ROLE, DEFAULT_STATUS, Role, Status
 
 # Stable constraint names, so migrations match on every backend.
 NAMING_CONVENTION = {
@@ -46,8 +46,10 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[Role] = mapped_column(String(16), default="user")
-    status: Mapped[Status] = mapped_column(String(16), default="active", server_default="active")
+    role: Mapped[Role] = mapped_column(String(16), default=DEFAULT_ROLE)
+    status: Mapped[Status] = mapped_column(
+        String(16), default=DEFAULT_STATUS, server_default=DEFAULT_STATUS
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -23,7 +23,7 @@ from ..db.listing import Found, Key, Listing, cost_of, find_users
 from ..db.models import User
 from ..db.queries import USER_BY_ID, update_user_statement, user_out
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..schemas import MAX_ID, Role, Status, UserListQuery, UserOut
+from ..schemas import DEFAULT_STATUS, MAX_ID, Role, Status, UserListQuery, UserOut
 from .cursors import Cursor, Cursors
 from .passwords import Passwords
 from .sessions import Caller, end_all
@@ -103,7 +103,7 @@ async def create_user(
     email: str,
     password: str,
     role: Role,
-    status: Status = "active",
+    status: Status = DEFAULT_STATUS,
 ) -> UserOut:
     password_hash = await passwords.hash(password)
     return await db.write(_insert_user, name, email, password_hash, role, status)
