@@ -8,7 +8,7 @@ from logging.config import fileConfig
 from sqlalchemy.engine import Connection
 
 from alembic import context
-from roster.db.database import create_engine
+from roster.db.connect import create_engine
 from roster.db.migrations import modelled
 from roster.db.models import Base
 from roster.settings import Settings

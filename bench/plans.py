@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from roster.db.database import Database
-from roster.db.listing import Listing, plan_statements
+from roster.db.connect import open_database
+from roster.db.list_queries import Listing, plan_statements
 from roster.settings import Settings
 
 LISTINGS = (
@@ -53,7 +53,7 @@ def explain(connection: Connection) -> str:
 
 
 async def main(url: str) -> None:
-    db = Database(Settings(database_url=url, metrics_enabled=False))
+    db = open_database(Settings(database_url=url, metrics_enabled=False))
     try:
         print(await db.read(explain))
     finally:

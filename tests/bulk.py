@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from roster.db.database import create_engine
+from roster.db.connect import create_engine
 from roster.settings import Settings
 
 V1_INSERT = text(

@@ -16,9 +16,10 @@ from quart import Quart
 from quart.typing import TestClientProtocol
 from quart.wrappers import Response
 from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from roster.app import create_app
-from roster.http.context import RUNTIME
+from roster.app import RUNTIME, create_app
+from roster.db.connect import create_engine
 from roster.runtime import Runtime
 from roster.settings import Settings
 
@@ -189,9 +190,26 @@ def runtime_of(app: Quart) -> Runtime:
     return value
 
 
+@asynccontextmanager
+async def database_engine(app: Quart) -> AsyncIterator[AsyncEngine]:
+    """An engine on the app's database, apart from the app's own connections."""
+    engine = create_engine(runtime_of(app).settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def database_session(app: Quart) -> AsyncIterator[AsyncSession]:
+    """An ORM session on the app's database, apart from the app's own connections."""
+    async with database_engine(app) as engine, AsyncSession(engine) as session:
+        yield session
+
+
 async def all_cells(app: Quart) -> list[str]:
     """Every value of every row of every table, as text."""
-    async with runtime_of(app).db.engine.connect() as connection:
+    async with database_engine(app) as engine, engine.connect() as connection:
         tables: list[str] = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
         cells: list[str] = []
         for table in tables:

@@ -10,7 +10,14 @@ from sqlalchemy import update
 from roster.db.models import User
 
 from .factories import Account, Accounts
-from .helpers import PASSWORD, Client, assert_error, body_of, runtime_of, unique_email
+from .helpers import (
+    PASSWORD,
+    Client,
+    assert_error,
+    body_of,
+    database_session,
+    unique_email,
+)
 
 
 async def status_of(client: Client, token: str, user_id: int) -> str:
@@ -104,7 +111,7 @@ async def test_a_user_disabled_in_the_database_is_refused_at_once(
     app: Quart, client: Client, alice: Account
 ) -> None:
     """However the status changed (a bulk update by SQL, say), its tokens stop working."""
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         await session.execute(update(User).where(User.id == alice.id).values(status="disabled"))
         await session.commit()
     await assert_error(

@@ -23,6 +23,7 @@ from .helpers import (
     all_cells,
     assert_error,
     bearer,
+    database_session,
     login,
     parse_timestamp,
     register,
@@ -42,7 +43,7 @@ def sha256_hex(token: str) -> str:
 
 
 async def token_rows(app: Quart, user_id: int | None = None) -> list[Token]:
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         statement = select(Token).order_by(Token.id)
         if user_id is not None:
             statement = statement.where(Token.user_id == user_id)
@@ -50,7 +51,7 @@ async def token_rows(app: Quart, user_id: int | None = None) -> list[Token]:
 
 
 async def expire(app: Quart, token: str) -> None:
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         result = await session.execute(
             update(Token)
             .where(Token.token_hash == sha256_hex(token))
@@ -408,7 +409,7 @@ async def test_a_user_may_hold_many_tokens(app: Quart, client: Client) -> None:
     for token in tokens:
         response = await client.get("/api/profile", headers=bearer(token))
         assert (await response.get_json())["data"]["id"] == user["id"]
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         stored = await session.scalar(
             select(func.count()).select_from(Token).where(Token.user_id == user["id"])
         )

@@ -4,14 +4,19 @@ one database, as several workers do), with password hashing kept off the event l
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
 from quart import Quart, Response
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from roster.db.models import Token, User
+from roster.db.sqlite import READER_THREADS
 from roster.settings import PasswordHashing, Settings
 
 from .factories import user_with_token
@@ -20,6 +25,7 @@ from .helpers import (
     Argon2Spy,
     Client,
     bearer,
+    database_session,
     login,
     register,
     runtime_of,
@@ -31,7 +37,7 @@ SLOW_HASHING = PasswordHashing(memory_kib=8192, time_cost=3, parallelism=1, work
 
 
 async def user_count(app: Quart, email: str | None = None) -> int:
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         statement = select(func.count()).select_from(User)
         if email is not None:
             statement = statement.where(User.email == email)
@@ -137,7 +143,7 @@ async def test_mixed_registrations_logins_and_reads(app: Quart, client: Client) 
         token = (await response.get_json())["data"]["token"]
         profile = await client.get("/api/profile", headers=bearer(token))
         assert (await profile.get_json())["data"]["id"] == user["id"]
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         assert await session.scalar(select(func.count()).select_from(Token)) == 21
 
 
@@ -176,17 +182,35 @@ async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(
 ) -> None:
     if not settings.is_sqlite:
         pytest.skip("SQLite pragmas")
-    engine = runtime_of(app).db.engine
-    async with engine.connect() as first, engine.connect() as second:
-        for connection in (first, second):  # every connection of the pool, not just one
-            journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
-            busy = (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar()
-            keys = (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar()
-            assert str(journal).lower() == "wal"
-            assert busy == settings.db_busy_timeout_ms
-            assert isinstance(busy, int)
-            assert busy > 0
-            assert keys == 1
+    db = runtime_of(app).db
+    release = threading.Event()
+    # Every reader at once (each holds its own connection), and the writer.
+    readers = [db.read(_pragmas, release) for _ in range(READER_THREADS)]
+    release_soon = asyncio.get_running_loop().call_later(0.3, release.set)
+    seen = await asyncio.gather(*readers, db.write(_writer_pragmas, release))
+    release_soon.cancel()
+    assert len({connection for connection, *_ in seen}) == READER_THREADS + 1
+    for _connection, journal, busy, keys in seen:
+        assert str(journal).lower() == "wal"
+        assert busy == settings.db_busy_timeout_ms
+        assert isinstance(busy, int)
+        assert busy > 0
+        assert keys == 1
+
+
+def _pragmas(connection: Connection, release: threading.Event) -> tuple[Any, ...]:
+    """Which connection this is, and its pragmas; held until every unit of the test runs, so
+    that each has a connection of its own."""
+    release.wait(5)
+    pragmas = [
+        connection.execute(text(f"PRAGMA {name}")).scalar()
+        for name in ("journal_mode", "busy_timeout", "foreign_keys")
+    ]
+    return (id(connection.connection.dbapi_connection), *pragmas)
+
+
+def _writer_pragmas(session: Session, release: threading.Event) -> tuple[Any, ...]:
+    return _pragmas(session.connection(), release)
 
 
 # --- password hashing: off the loop, bounded ---------------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from quart import Response
 
-import roster.domain.users
+import roster.db.listing
 
 from .factories import Account
 from .helpers import (
@@ -211,7 +211,7 @@ async def _broken(*_args: object, **_kwargs: object) -> None:
 async def test_request_id_header_equals_meta_request_id_on_every_kind_of_response(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(roster.domain.users, "list_users", _broken)  # for the 500
+    monkeypatch.setattr(roster.db.listing, "list_users", _broken)  # for the 500
     seen: set[str] = set()
     for name, (status, make_request) in SCENARIOS.items():
         response = await make_request(world, {})
@@ -400,7 +400,7 @@ async def test_a_bug_is_a_generic_json_500(world: World, monkeypatch: pytest.Mon
     async def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError(secret)
 
-    monkeypatch.setattr(roster.domain.users, "list_users", broken)
+    monkeypatch.setattr(roster.db.listing, "list_users", broken)
     response = await world.client.get(
         "/api/users", headers={**bearer(world.token), "X-Request-ID": "bug-1"}
     )

@@ -30,6 +30,7 @@ from .helpers import (
     assert_error,
     bearer,
     body_of,
+    database_session,
     login,
     runtime_of,
     total_users,
@@ -112,7 +113,7 @@ async def users_with_email(client: Client, token: str, email: str) -> list[Json]
 
 
 async def key_rows(app: Quart, key: str | None = None) -> list[IdempotencyKey]:
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         statement = select(IdempotencyKey).order_by(IdempotencyKey.id)
         if key is not None:
             statement = statement.where(IdempotencyKey.key == key)
@@ -120,7 +121,7 @@ async def key_rows(app: Quart, key: str | None = None) -> list[IdempotencyKey]:
 
 
 async def set_key_times(app: Quart, key: str, **values: datetime) -> None:
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         result = await session.execute(
             update(IdempotencyKey).where(IdempotencyKey.key == key).values(**values)
         )
@@ -560,7 +561,7 @@ async def test_an_abandoned_claim_is_taken_over_and_a_recent_one_is_not(
 
 async def _insert_claim(app: Quart, key: str, body: Json, age: timedelta) -> None:
     now = datetime.now(UTC)
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         session.add(
             IdempotencyKey(
                 scope=ANONYMOUS,

@@ -15,8 +15,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from alembic import command
-from roster.db.database import Database, create_engine
-from roster.db.listing import Found, Listing, find_users
+from roster.db.connect import create_engine, open_database
+from roster.db.list_queries import Found, Listing, Plan, find_after, find_page
 from roster.db.migrations import alembic_config, modelled, upgrade
 from roster.db.models import Base
 from roster.settings import Settings
@@ -140,26 +140,35 @@ def test_a_v1_database_with_users_lists_counts_and_searches_after_upgrade(
     asyncio.run(import_users(url, [(f"Old Timer {i}", f"old{i}@v1.test") for i in range(40)]))
     asyncio.run(import_users(url, [("Old Admin", "admin@v1.test")], role="admin"))
     upgrade(url)
-    everyone, admins, found, after = asyncio.run(listings(url))
-    assert everyone.total == 41
-    assert admins.total == 1
+    (_everyone, everyone_total), (admins, admins_total), (found, found_total), after = asyncio.run(
+        listings(url)
+    )
+    assert everyone_total == 41
+    assert admins_total == 1
     assert admins.users[0].email == "admin@v1.test"
-    assert found.total == 11  # old1, old10-old19
+    assert found_total == 11  # old1, old10-old19
     assert {user.email for user in found.users} == {"old1@v1.test"} | {
         f"old{i}@v1.test" for i in range(10, 20)
     }
     assert [user.name for user in after.users] == ["Old Timer 10", "Old Timer 11"]
 
 
-async def listings(url: str) -> tuple[Found, Found, Found, Found]:
-    db = Database(Settings(database_url=url))
+Counted = tuple[Found, int]
+
+
+async def listings(url: str) -> tuple[Counted, Counted, Counted, Found]:
+    db = open_database(Settings(database_url=url))
+
+    def plan(listing: Listing) -> Plan:
+        return Plan.of(listing, db.dialect)
+
     try:
-        everyone = await db.read(find_users, Listing("id"), 50)
-        admins = await db.read(find_users, Listing("id", role="admin"), 50)
-        found = await db.read(find_users, Listing("email", q="OLD1"), 50)
-        first = await db.read(find_users, Listing("name", q="timer 1"), 1)
+        everyone = await db.read(find_page, plan(Listing("id")), 50, 0)
+        admins = await db.read(find_page, plan(Listing("id", role="admin")), 50, 0)
+        found = await db.read(find_page, plan(Listing("email", q="OLD1")), 50, 0)
+        first, _total = await db.read(find_page, plan(Listing("name", q="timer 1")), 1, 0)
         assert first.next_key is not None
-        after = await db.read(find_users, Listing("name", q="timer 1"), 2, after=first.next_key)
+        after = await db.read(find_after, plan(Listing("name", q="timer 1")), 2, first.next_key)
     finally:
         await db.close()
     return everyone, admins, found, after

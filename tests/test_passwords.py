@@ -20,9 +20,9 @@ from .helpers import (
     Client,
     all_cells,
     bearer,
+    database_session,
     login,
     register,
-    runtime_of,
     serving,
     unique_email,
 )
@@ -42,7 +42,7 @@ def parse(password_hash: str) -> re.Match[str]:
 
 
 async def stored_hash(app: Quart, user_id: int) -> str:
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         value = await session.scalar(select(User.password_hash).where(User.id == user_id))
     assert value is not None
     return value

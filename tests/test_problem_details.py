@@ -7,7 +7,7 @@ import pytest
 from quart.wrappers import Response
 from sqlalchemy import exc as sa_exc
 
-import roster.domain.users
+import roster.db.listing
 
 from .factories import Account
 from .helpers import PASSWORD, Client, Json, send, unique_email
@@ -103,11 +103,11 @@ async def test_every_error_path_gives_the_problem_object(
     async def bug(*_: object, **__: object) -> None:
         raise ZeroDivisionError
 
-    monkeypatch.setattr(roster.domain.users, "list_users", database_gone)
+    monkeypatch.setattr(roster.db.listing, "list_users", database_gone)
     gone = await send(client, "GET", "/api/users", headers={**PROBLEM, **alice.headers()})
     await assert_problem(gone, 503, "SERVICE_UNAVAILABLE", "Service Unavailable")
     assert gone.headers["Retry-After"]
-    monkeypatch.setattr(roster.domain.users, "list_users", bug)
+    monkeypatch.setattr(roster.db.listing, "list_users", bug)
     broken = await send(client, "GET", "/api/users", headers={**PROBLEM, **alice.headers()})
     body = await assert_problem(broken, 500, "SERVER_ERROR", "Internal Server Error")
     assert body["details"] == {}

@@ -23,6 +23,7 @@ from .helpers import (
     Argon2Spy,
     Client,
     assert_error,
+    database_session,
     register,
     runtime_of,
     serving,
@@ -86,7 +87,7 @@ async def age_oldest_attempts(app: Quart, count: int, seconds: float) -> None:
 
 async def _age(app: Quart, rows: Select[LoginAttempt], seconds: float) -> None:
     # Computed here, not in SQL: SQLite stores timestamps as text, so no date arithmetic there.
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         attempts = list((await session.scalars(rows)).all())
         assert attempts
         for row in attempts:
@@ -95,7 +96,7 @@ async def _age(app: Quart, rows: Select[LoginAttempt], seconds: float) -> None:
 
 
 async def attempt_count(app: Quart) -> int:
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         return await session.scalar(select(func.count()).select_from(LoginAttempt)) or 0
 
 

@@ -13,8 +13,10 @@ import pytest
 from quart import Quart
 from sqlalchemy import text
 
-from roster.db.database import READER_THREADS, create_engine
+from roster.db.connect import create_engine
 from roster.db.migrations import head_revision, upgrade
+from roster.db.postgresql import PostgreSQLDatabase
+from roster.db.sqlite import READER_THREADS
 from roster.settings import Settings
 
 from .helpers import PASSWORD, Client, assert_error, body_of, runtime_of, serving, unique_email
@@ -100,9 +102,8 @@ async def test_readiness_goes_through_the_path_requests_take(settings: Settings)
 @contextlib.asynccontextmanager
 async def holding_every_connection(app: Quart, settings: Settings) -> AsyncIterator[None]:
     db = runtime_of(app).db
-    if not settings.is_sqlite:
-        reads = db.read_engine
-        assert reads is not None
+    if isinstance(db, PostgreSQLDatabase):
+        reads = db.reads
         async with reads.connect(), reads.connect():  # the readers' pool of 2, both taken
             yield
         return

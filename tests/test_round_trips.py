@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from roster.db.postgresql import PostgreSQLDatabase
+
 from .conftest import BACKEND
 from .factories import Account
 from .helpers import runtime_of
@@ -42,8 +44,8 @@ async def statements(app: Any, alice: Account) -> Statements:
     """Watching every engine, from new connections on (the pooled ones are closed)."""
     counted = Statements()
     db = runtime_of(app).db
-    for engine in (db.engine, db.read_engine):
-        assert engine is not None
+    assert isinstance(db, PostgreSQLDatabase)
+    for engine in db.engines:
         counted.watch(engine)
         await engine.dispose()
     return counted

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from roster.app import create_app
-from roster.db.database import Database
+from roster.db.connect import open_database
 from roster.domain.passwords import Passwords
 from roster.domain.users import create_user
 from roster.settings import Settings
@@ -94,7 +94,7 @@ def credentials(live_server: Server, live_database_url: str) -> Credentials:
 
 async def _create_admin(database_url: str, email: str) -> None:
     """An admin, made the way `roster create-user --admin` makes one."""
-    db = Database(Settings(database_url=database_url))
+    db = open_database(Settings(database_url=database_url))
     passwords = Passwords(TEST_HASHING)
     try:
         await create_user(db, passwords, "Admin", email, PASSWORD, "admin")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from roster.db.database import create_engine
+from roster.db.connect import create_engine
 from roster.settings import Settings
 
 from .conftest import BACKEND

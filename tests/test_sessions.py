@@ -20,6 +20,7 @@ from .helpers import (
     assert_envelope,
     assert_error,
     bearer,
+    database_session,
     parse_timestamp,
     runtime_of,
     serving,
@@ -94,7 +95,7 @@ async def test_the_callers_live_sessions_newest_first(client: Client, alice: Acc
 
 async def test_expired_sessions_are_not_listed(app: Quart, client: Client, alice: Account) -> None:
     other = await log_in(client, alice.email)
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         past = datetime.now(UTC) - timedelta(seconds=1)
         await session.execute(update(Token).where(Token.id == other["id"]).values(expires_at=past))
         await session.commit()
@@ -213,7 +214,7 @@ async def test_last_used_at_is_written_at_most_once_per_touch_interval(
 async def stored_last_used(app: Quart, token: str) -> datetime:
     from roster.domain.tokens import hash_token
 
-    async with runtime_of(app).db.sessions() as session:
+    async with database_session(app) as session:
         moment = await session.scalar(
             select(Token.last_used_at).where(Token.token_hash == hash_token(token))
         )

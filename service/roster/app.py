@@ -11,9 +11,8 @@ from quart_schema.openapi import Info
 
 from . import __version__
 from .api import docs, health, sessions, tokens, users
-from .api.auth import SECURITY_SCHEMES
+from .api.auth import SECURITY_SCHEMES, wants_runtime
 from .http.bodies import RosterRequest
-from .http.context import RUNTIME, attach_settings
 from .http.error_handlers import register_error_handlers
 from .http.hooks import register_hooks
 from .http.json_provider import OrjsonProvider
@@ -23,6 +22,7 @@ from .runtime import Runtime
 from .serving.logs import configure_logging
 from .settings import Settings
 
+RUNTIME = "roster"  # where the app keeps its Runtime (app.extensions)
 # Fewer young-generation collections: a request allocates thousands of short-lived objects.
 GC_THRESHOLDS = (20_000, 20, 20)
 UNTIMED = frozenset({"HEAD", "OPTIONS"})  # methods whose latency series are not pre-made
@@ -45,7 +45,6 @@ def create_app(settings: Settings | None = None) -> Quart:
         BODY_TIMEOUT=settings.body_timeout_seconds,
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )
-    attach_settings(app, settings)
     QuartSchema(
         app,
         info=Info(title="Roster", version=__version__),
@@ -57,23 +56,35 @@ def create_app(settings: Settings | None = None) -> Quart:
         openapi_provider_class=RosterOpenAPIProvider,
     )
     app.json = OrjsonProvider(app)
-    blueprints = (health, docs, tokens, sessions, users)
-    for blueprint in (module.blueprint for module in blueprints):
-        app.register_blueprint(blueprint)
+    for blueprint in (health, docs, tokens, sessions, users):
+        app.register_blueprint(blueprint.blueprint)
     if settings.metrics_enabled:
         app.register_blueprint(health.metrics_blueprint)
-    register_hooks(app)
-    register_error_handlers(app)
-    _manage_runtime(app, settings)
+    runtime = app.extensions[RUNTIME] = Runtime(settings)
+    register_hooks(app, settings, runtime.metrics)
+    register_error_handlers(app, settings)
+    _give_runtime(app, runtime)
+    _serve_with(app, runtime)
     return app
 
 
-def _manage_runtime(app: Quart, settings: Settings) -> None:
+def _give_runtime(app: Quart, runtime: Runtime) -> None:
+    """Every view that asks for `runtime` is given it with its path's arguments: handlers are
+    handed what they need, not left to look it up."""
+    wanted = {endpoint for endpoint, view in app.view_functions.items() if wants_runtime(view)}
+
+    @app.url_value_preprocessor
+    def give(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        if endpoint in wanted and values is not None:
+            values["runtime"] = runtime
+
+
+def _serve_with(app: Quart, runtime: Runtime) -> None:
     default_thresholds = gc.get_threshold()
 
     @app.before_serving
     async def start() -> None:
-        app.extensions[RUNTIME] = runtime = await Runtime.start(settings)
+        await runtime.start()
         for rule in app.url_map.iter_rules():
             runtime.metrics.route_seen(route_template(rule), (rule.methods or set()) - UNTIMED)
         # Start-up objects (modules, app, schemas) live for good: out of the collector's way.
@@ -83,6 +94,6 @@ def _manage_runtime(app: Quart, settings: Settings) -> None:
 
     @app.after_serving
     async def stop() -> None:
-        await app.extensions.pop(RUNTIME).stop()
+        await runtime.stop()
         gc.unfreeze()
         gc.set_threshold(*default_thresholds)

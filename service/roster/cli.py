@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from . import __version__
 from .api.schemas import UserCreate
 from .db import migrations
+from .db.connect import open_database
 from .db.database import Database
 from .db.outage import is_unavailable
 from .domain.passwords import Passwords
@@ -95,7 +96,7 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _insert_user(settings: Settings, data: UserCreate) -> str:
-    db = Database(settings)
+    db = open_database(settings)
     passwords = Passwords(settings.password_hashing)
     try:
         await _require_current_schema(db)

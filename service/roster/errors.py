@@ -87,6 +87,18 @@ class RateLimited(ApiError):
 class ServiceUnavailable(ApiError):
     status, code, message = 503, "SERVICE_UNAVAILABLE", "The database is unavailable"
 
+    @classmethod
+    def retry_in(
+        cls, seconds: int, message: str | None = None, details: Mapping[str, str] | None = None
+    ) -> ServiceUnavailable:
+        """503 with `Retry-After`: the database cannot be reached or is not ready, or the
+        service is shutting down."""
+        return cls(
+            message,
+            details={**(details or {}), "Retry-After": f"Retry in {seconds} seconds"},
+            headers={"Retry-After": str(seconds)},
+        )
+
 
 def unauthorized(token_sent: bool) -> Unauthorized:
     """401 with the RFC 6750 challenge: `invalid_token` only when a token was presented."""

@@ -1,15 +1,17 @@
-"""What a serving app holds while it runs: settings, metrics, the drain's gate, the database,
-the password hasher, the list cursors' signer, the sessions' use notes and the housekeeping
-task. Built when serving starts, not at import."""
+"""What a serving app holds: settings, metrics, the drain's gate, the database, the password
+hasher, the list cursors' signer, the sessions' use notes and the housekeeping task.
+
+Built by `create_app` (nothing connects then); `start` begins the background work once the
+event loop runs, `stop` ends it. Handlers are given it (`runtime=`), never look it up.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 
-from .db.database import Database
-from .domain.cursors import Cursors
+from .db.connect import open_database
+from .db.cursors import Cursors
 from .domain.housekeeping import purge_forever
 from .domain.passwords import Passwords
 from .domain.sessions import Touches
@@ -18,39 +20,26 @@ from .serving.metrics import Metrics, PrometheusMetrics, metrics_directory
 from .settings import Settings
 
 
-@dataclass
 class Runtime:
-    settings: Settings
-    metrics: Metrics
-    gate: WorkGate
-    db: Database
-    passwords: Passwords
-    cursors: Cursors
-    touches: Touches
-    housekeeping: asyncio.Task[None]
-
-    @classmethod
-    async def start(cls, settings: Settings) -> Runtime:
-        """Called once the event loop runs (before serving): nothing here connects yet."""
-        metrics: Metrics = Metrics()
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
         if settings.metrics_enabled:
-            metrics = PrometheusMetrics(metrics_directory(settings.prometheus_multiproc_dir))
-        gate = WorkGate(settings.retry_after_seconds)
-        db = Database(settings, metrics, gate)
-        passwords = Passwords(settings.password_hashing, metrics, gate)
-        await passwords.start()
-        touches = Touches(db, settings.token_touch_seconds)
-        touches.start()
-        return cls(
-            settings=settings,
-            metrics=metrics,
-            gate=gate,
-            db=db,
-            passwords=passwords,
-            cursors=Cursors(db),
-            touches=touches,
-            housekeeping=asyncio.create_task(purge_forever(db, settings)),
-        )
+            self.metrics = PrometheusMetrics(metrics_directory(settings.prometheus_multiproc_dir))
+        self.gate = WorkGate(settings.retry_after_seconds)
+        self.db = open_database(settings, self.metrics, self.gate)
+        self.passwords = Passwords(settings.password_hashing, self.metrics, self.gate)
+        self.cursors = Cursors(self.db)
+        self.touches = Touches(self.db, settings.token_touch_seconds)
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """The event loop runs (before serving): background work begins; nothing connects yet."""
+        for kind, capacity in self.db.capacity().items():
+            self.metrics.db_capacity(kind, capacity)
+        await self.passwords.start()
+        self.touches.start()
+        self._housekeeping = asyncio.create_task(purge_forever(self.db, self.settings))
 
     def drain(self, seconds: float) -> None:
         """Shutdown has begun: requests that have not begun work by `seconds` from now get
@@ -58,9 +47,10 @@ class Runtime:
         asyncio.get_running_loop().call_later(seconds, self.gate.close)
 
     async def stop(self) -> None:
-        self.housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.housekeeping
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
         await self.touches.stop()
         await self.db.close()
         self.passwords.close()

@@ -4,6 +4,10 @@ to, the user the path names, and the fields only an admin may set.
 `authorize` runs before the body is looked at, so its errors come first, in the contract's
 order: 401, then 404 for a missing user, then 403. It hands the handler what it found as an
 argument, `access`.
+
+The app gives `runtime=` to a view that asks for it: a handler that takes a parameter of that
+name, or one under a decorator that needs it (marked GIVEN_RUNTIME), which passes it on only
+to a handler that takes it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from functools import wraps
+from inspect import signature
 from typing import Any, TypeVar, cast
 
 from quart import g, request
@@ -22,7 +27,7 @@ from quart_schema.openapi import HttpSecurityScheme
 from ..domain.sessions import Caller
 from ..domain.tokens import authenticate
 from ..errors import Forbidden, NotFound, unauthorized
-from ..http.context import runtime
+from ..runtime import Runtime
 from ..schemas import DEFAULT_ROLE, DEFAULT_STATUS, UserOut
 
 SCHEME = "bearerAuth"
@@ -32,6 +37,7 @@ SECURITY_SCHEMES: dict[str, SecuritySchemeInput] = {
 # A field only an admin may set, and the value a user holds before anyone set it.
 ADMIN_ONLY = {"role": DEFAULT_ROLE, "status": DEFAULT_STATUS}
 View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
+GIVEN_RUNTIME = "_roster_given_runtime"  # a view's decorators need `runtime=`
 
 
 class Rule(Enum):
@@ -63,16 +69,27 @@ def authorize(rule: Rule) -> Callable[[View], View]:
     """Authenticate and authorize, then call the handler with `access=`."""
 
     def decorator(func: View) -> View:
+        passes_on = wants_runtime(func)
+
         @wraps(func)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            access = await _access(rule, kwargs.get("user_id"))
+        async def wrapper(*args: Any, runtime: Runtime, **kwargs: Any) -> Any:
+            access = await _access(rule, kwargs.get("user_id"), runtime)
+            if passes_on:
+                kwargs["runtime"] = runtime
             return await func(*args, access=access, **kwargs)
+
+        setattr(wrapper, GIVEN_RUNTIME, True)
 
         if rule is not Rule.ANYONE:  # public routes show no lock in /docs
             security_scheme([{SCHEME: []}])(wrapper)
         return cast(View, wrapper)
 
     return decorator
+
+
+def wants_runtime(view: Callable[..., Any]) -> bool:
+    """Whether `view` (or a decorator of it) takes `runtime=`."""
+    return getattr(view, GIVEN_RUNTIME, False) or "runtime" in signature(view).parameters
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -86,13 +103,13 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
-async def _access(rule: Rule, path_user_id: int | None) -> Access:
+async def _access(rule: Rule, path_user_id: int | None, runtime: Runtime) -> Access:
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         if rule is not Rule.ANYONE:
             raise unauthorized(token_sent=False)
         return Access(None, None)
-    presented = await authenticate(runtime().db, token, path_user_id, runtime().touches)
+    presented = await authenticate(runtime.db, token, path_user_id, runtime.touches)
     if presented is None:
         raise unauthorized(token_sent=True)
     caller = presented.caller

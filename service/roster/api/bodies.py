@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..http.validation import document_body, load_body
-from .auth import Access, admin_only_refusal
+from .auth import GIVEN_RUNTIME, Access, admin_only_refusal, wants_runtime
 from .idempotency import Result, once_per_key
 
 View = Callable[..., Awaitable[Result]]
@@ -23,10 +23,12 @@ def accepts(
 
     def decorator(func: View) -> View:
         document_body(func, model)
+        passes_on = wants_runtime(func)
 
         @wraps(func)
         async def wrapper(*args: Any, access: Access, **kwargs: Any) -> Result:
             refusal = await admin_only_refusal(access, admin_only)
+            runtime = kwargs.get("runtime") if passes_on else kwargs.pop("runtime", None)
 
             async def run() -> Result:
                 if refusal is not None:
@@ -35,9 +37,12 @@ def accepts(
                 return await func(*args, data=data, access=access, **kwargs)
 
             if idempotent:
-                return await once_per_key(access, refusal, run)
+                assert runtime is not None, "given: the wrapper is marked GIVEN_RUNTIME"
+                return await once_per_key(runtime, access, refusal, run)
             return await run()
 
+        if idempotent:  # the stored outcomes are in the database
+            setattr(wrapper, GIVEN_RUNTIME, True)
         return wrapper
 
     return decorator

@@ -8,10 +8,10 @@ from quart import Blueprint, Response
 
 from ..db.migrations import schema_problem
 from ..db.outage import is_unavailable
-from ..http.context import runtime
+from ..errors import ServiceUnavailable
 from ..http.envelope import meta
-from ..http.error_handlers import service_unavailable
 from ..http.openapi import Reply
+from ..runtime import Runtime
 from ..serving.metrics import CONTENT_TYPE
 from .contract import operation
 from .schemas import HealthEnvelope, HealthOut, ReadinessEnvelope, ReadinessOut
@@ -30,20 +30,21 @@ async def health() -> HealthEnvelope:
 
 @blueprint.get("/health/ready")
 @operation("check_readiness", "operations", Reply(200, ReadinessEnvelope, "Ready"), errors=(503,))
-async def ready() -> ReadinessEnvelope:
+async def ready(runtime: Runtime) -> ReadinessEnvelope:
     """Readiness: 200 when the database answers and its schema is what this release needs;
     else 503 naming the cause."""
     try:
         revision = await asyncio.wait_for(
-            runtime().db.schema_revision(), runtime().settings.db_connect_timeout
+            runtime.db.schema_revision(), runtime.settings.db_connect_timeout
         )
     except Exception as error:
         if not is_unavailable(error):
             raise
-        raise service_unavailable() from error
+        raise ServiceUnavailable.retry_in(runtime.settings.retry_after_seconds) from error
     problem = schema_problem(revision)
     if problem is not None:
-        raise service_unavailable(SCHEMA_NOT_READY, {"database": problem})
+        retry_after = runtime.settings.retry_after_seconds
+        raise ServiceUnavailable.retry_in(retry_after, SCHEMA_NOT_READY, {"database": problem})
     return ReadinessEnvelope(data=ReadinessOut(), meta=meta())
 
 
@@ -53,7 +54,7 @@ async def ready() -> ReadinessEnvelope:
     "operations",
     Reply(200, description="Prometheus text exposition format", text="text/plain"),
 )
-async def metrics() -> Response:
+async def metrics(runtime: Runtime) -> Response:
     """Prometheus metrics of every worker of this server (outside the envelope)."""
-    body = await asyncio.to_thread(runtime().metrics.exposition)
+    body = await asyncio.to_thread(runtime.metrics.exposition)
     return Response(body, status=200, content_type=CONTENT_TYPE)

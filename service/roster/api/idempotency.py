@@ -11,10 +11,11 @@ from typing import Any
 from quart import request
 from werkzeug.datastructures import Headers
 
+from ..db.database import Database
 from ..domain import idempotency
 from ..errors import ApiError, BadRequest
-from ..http.context import runtime
 from ..http.request_ids import current_request_id
+from ..runtime import Runtime
 from .auth import Access
 
 HEADER = "Idempotency-Key"
@@ -29,7 +30,10 @@ Result = tuple[Any, int, Headers]
 
 
 async def once_per_key(
-    access: Access, refusal: ApiError | None, run: Callable[[], Awaitable[Result]]
+    runtime: Runtime,
+    access: Access,
+    refusal: ApiError | None,
+    run: Callable[[], Awaitable[Result]],
 ) -> Result:
     """`run()` once per `Idempotency-Key` (none: every time). `refusal`, the request's 403
     worked out before the key was looked at, is the first outcome when there is one: it wins
@@ -41,15 +45,14 @@ async def once_per_key(
         raise refusal or BadRequest("Malformed Idempotency-Key header", details={HEADER: MALFORMED})
     claim = idempotency.Claim(scope=_scope(access), key=key)
     fingerprint = idempotency.request_fingerprint(await request.get_json())
-    ttl = runtime().settings.idempotency_ttl_seconds
-    stored = await idempotency.claim(runtime().db, claim, fingerprint, ttl)
+    ttl = runtime.settings.idempotency_ttl_seconds
+    stored = await idempotency.claim(runtime.db, claim, fingerprint, ttl)
     if stored is not None:
         return _replay(stored)
-    return await _first_run(claim, run())
+    return await _first_run(runtime.db, claim, run())
 
 
-async def _first_run(claim: idempotency.Claim, work: Awaitable[Result]) -> Result:
-    db = runtime().db
+async def _first_run(db: Database, claim: idempotency.Claim, work: Awaitable[Result]) -> Result:
     try:
         envelope, status, headers = await work
     except ApiError as error:
@@ -59,10 +62,10 @@ async def _first_run(claim: idempotency.Claim, work: Awaitable[Result]) -> Resul
             }
             await idempotency.store(db, claim, error.status, body, {})
         else:
-            await _release(claim)
+            await _release(db, claim)
         raise
     except BaseException:
-        await _release(claim)
+        await _release(db, claim)
         raise
     kept = {name: headers[name] for name in REPLAYED_HEADERS if name in headers}
     data = envelope.model_dump(mode="json")["data"]
@@ -75,9 +78,9 @@ def _replay(stored: idempotency.StoredOutcome) -> Result:
     return body, stored.status, Headers({**stored.headers, REPLAYED: "true"})
 
 
-async def _release(claim: idempotency.Claim) -> None:
+async def _release(db: Database, claim: idempotency.Claim) -> None:
     try:
-        await idempotency.release(runtime().db, claim)
+        await idempotency.release(db, claim)
     except Exception:  # the database is failing too: the claim is taken over once abandoned
         logger.warning("could not release idempotency key claim", exc_info=True)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from quart import Blueprint
 
 from ..domain import sessions
-from ..http.context import runtime
 from ..http.envelope import meta
 from ..http.openapi import Reply
+from ..runtime import Runtime
 from ..schemas import MAX_ID
 from .auth import Access, Rule, authorize
 from .contract import operation
@@ -29,29 +29,29 @@ ENDED = "Ended"
     errors=ERRORS,
 )
 @authorize(Rule.SIGNED_IN)
-async def list_own(access: Access) -> SessionListEnvelope:
+async def list_own(access: Access, runtime: Runtime) -> SessionListEnvelope:
     """Your live sessions, newest first (`current`: the one making this request)."""
     caller = access.signed_in
-    found = await sessions.list_sessions(runtime().db, caller.user.id, caller.token_id)
+    found = await sessions.list_sessions(runtime.db, caller.user.id, caller.token_id)
     return SessionListEnvelope(data=found, meta=meta())
 
 
 @blueprint.delete("/api/tokens/others")
 @operation("end_other_sessions", "sessions", Reply(204, description=ENDED), errors=ERRORS)
 @authorize(Rule.SIGNED_IN)
-async def end_others(access: Access) -> tuple[str, int]:
+async def end_others(access: Access, runtime: Runtime) -> tuple[str, int]:
     """End every session of yours but the one making this request."""
     caller = access.signed_in
-    await sessions.end_sessions(runtime().db, caller.user.id, keep_token_id=caller.token_id)
+    await sessions.end_sessions(runtime.db, caller.user.id, keep_token_id=caller.token_id)
     return "", 204
 
 
 @blueprint.delete(ONE_SESSION)
 @operation("end_session", "sessions", Reply(204, description=ENDED), errors=(401, 404, 503))
 @authorize(Rule.SIGNED_IN)
-async def end_one(token_id: int, access: Access) -> tuple[str, int]:
+async def end_one(token_id: int, access: Access, runtime: Runtime) -> tuple[str, int]:
     """End one of your sessions (404 for another user's, or an unknown one)."""
-    await sessions.end_session(runtime().db, access.signed_in.user.id, token_id)
+    await sessions.end_session(runtime.db, access.signed_in.user.id, token_id)
     return "", 204
 
 
@@ -63,9 +63,9 @@ async def end_one(token_id: int, access: Access) -> tuple[str, int]:
     errors=(401, 403, 404, 503),
 )
 @authorize(Rule.SELF_OR_ADMIN)
-async def list_of_user(user_id: int, access: Access) -> SessionListEnvelope:
+async def list_of_user(user_id: int, access: Access, runtime: Runtime) -> SessionListEnvelope:
     """A user's live sessions, newest first: the user themself, or an admin."""
-    found = await sessions.list_sessions(runtime().db, user_id, access.signed_in.token_id)
+    found = await sessions.list_sessions(runtime.db, user_id, access.signed_in.token_id)
     return SessionListEnvelope(data=found, meta=meta())
 
 
@@ -74,7 +74,7 @@ async def list_of_user(user_id: int, access: Access) -> SessionListEnvelope:
     "end_user_sessions", "sessions", Reply(204, description=ENDED), errors=(401, 403, 404, 503)
 )
 @authorize(Rule.SELF_OR_ADMIN)
-async def end_all_of_user(user_id: int, access: Access) -> tuple[str, int]:
+async def end_all_of_user(user_id: int, access: Access, runtime: Runtime) -> tuple[str, int]:
     """End every session of a user, the caller's own included when it is theirs."""
-    await sessions.end_sessions(runtime().db, user_id)
+    await sessions.end_sessions(runtime.db, user_id)
     return "", 204

@@ -9,11 +9,11 @@ from ..domain import tokens
 from ..domain.rate_limits import Window, tightest
 from ..errors import AccountDisabled, RateLimited, Unauthorized
 from ..http.client_address import current_client_address
-from ..http.context import runtime
 from ..http.envelope import meta
 from ..http.etags import etag_of
 from ..http.openapi import Reply
 from ..http.validation import validate_body
+from ..runtime import Runtime
 from ..serving.metrics import Metrics
 from .auth import Access, Rule, authorize
 from .contract import operation
@@ -43,7 +43,7 @@ LABEL_LENGTH = 100
     ),
 )
 @validate_body(TokenCreate)
-async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
+async def log_in(data: TokenCreate, runtime: Runtime) -> tuple[TokenEnvelope, int, Headers]:
     """Log in: exchange an email and password for a bearer token (a session).
 
     More than `LOGIN_RATE_LIMIT` attempts (default 10/minute) for one normalised email, or
@@ -51,18 +51,18 @@ async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
     `RATE_LIMITED` with `Retry-After`; every attempt counts, checked before the password. A
     disabled account gives 403 `ACCOUNT_DISABLED`, once the password is right.
     """
-    settings = runtime().settings
-    attempt = tokens.LoginAttempt(
-        data.email, data.password, data.label or _user_agent(), current_client_address()
-    )  # an unknown address (no peer) still has a per-address limit: its own
+    settings = runtime.settings
+    address = current_client_address(settings.trusted_proxy_hops)
+    # An unknown address (no peer) still has a per-address limit: its own.
+    attempt = tokens.LoginAttempt(data.email, data.password, data.label or _user_agent(), address)
     policy = tokens.LoginPolicy(
         settings.token_ttl_seconds,
         settings.login_rate_limit,
         settings.login_address_rate_limit,
         settings.max_tokens_per_user,
     )
-    outcome = await tokens.log_in(runtime().db, runtime().passwords, attempt, policy)
-    count_login(runtime().metrics, outcome)
+    outcome = await tokens.log_in(runtime.db, runtime.passwords, attempt, policy)
+    count_login(runtime.metrics, outcome)
     headers = rate_limit_headers(outcome.windows)
     if outcome.refusal is not None:
         outcome.refusal.headers.update(headers)
@@ -80,9 +80,9 @@ async def log_in(data: TokenCreate) -> tuple[TokenEnvelope, int, Headers]:
     errors=SIGNED_IN_ERRORS,
 )
 @authorize(Rule.SIGNED_IN)
-async def log_out(access: Access) -> tuple[str, int]:
+async def log_out(access: Access, runtime: Runtime) -> tuple[str, int]:
     """Log out: revoke the token presented with this request."""
-    await tokens.log_out(runtime().db, access.signed_in)
+    await tokens.log_out(runtime.db, access.signed_in)
     return "", 204
 
 

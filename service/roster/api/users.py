@@ -7,13 +7,14 @@ from typing import Any
 from quart import Blueprint, Response, request
 from werkzeug.datastructures import Headers
 
+from ..db import listing
 from ..domain import users
-from ..http.context import runtime
-from ..http.envelope import CursorMeta, PageMeta, meta
+from ..http.envelope import meta
 from ..http.etags import etag_of, if_match, not_modified
-from ..http.links import cursor_link, link_header, page_count
 from ..http.openapi import Reply
+from ..http.request_ids import current_request_id as request_id
 from ..http.validation import validate_query
+from ..runtime import Runtime
 from ..schemas import MAX_ID, UserListQuery, UserOut
 from .auth import Access, Rule, authorize
 from .bodies import accepts
@@ -41,7 +42,7 @@ UserReply = tuple[UserEnvelope, int, Headers]
 )
 @authorize(Rule.ANYONE)
 @accepts(UserCreate, admin_only=ADMIN_FIELDS, idempotent=True)
-async def create_user(data: UserCreate, access: Access) -> UserReply:
+async def create_user(data: UserCreate, access: Access, runtime: Runtime) -> UserReply:
     """Register a user.
 
     Public; with an admin's bearer token, `role` and `status` may be set. With an
@@ -51,8 +52,8 @@ async def create_user(data: UserCreate, access: Access) -> UserReply:
     `IDEMPOTENCY_KEY_REUSED`, and while the first request runs, 409 `IDEMPOTENCY_KEY_IN_USE`.
     """
     user = await users.create_user(
-        runtime().db,
-        runtime().passwords,
+        runtime.db,
+        runtime.passwords,
         name=data.name,
         email=data.email,
         password=data.password,
@@ -74,30 +75,12 @@ async def create_user(data: UserCreate, access: Access) -> UserReply:
 @authorize(Rule.SIGNED_IN)
 @validate_query(UserListQuery)
 async def list_users(
-    query_args: UserListQuery, access: Access
+    query_args: UserListQuery, access: Access, runtime: Runtime
 ) -> tuple[UserListEnvelope, int, Headers]:
     """List users, a page at a time: by page number, or after a `cursor`."""
-    found = await users.list_users(runtime().db, runtime().cursors, query_args)
-    request_id = meta().request_id
-    if found.page is None or found.total is None:
-        after = CursorMeta(
-            request_id=request_id, per_page=found.per_page, next_cursor=found.next_cursor
-        )
-        headers = Headers()
-        if found.next_cursor is not None:
-            headers["Link"] = cursor_link(request.path, found.next_cursor)
-        return UserListEnvelope(data=found.users, meta=after), 200, headers
-    pages = page_count(found.total, found.per_page)
-    page_meta = PageMeta(
-        request_id=request_id,
-        page=found.page,
-        per_page=found.per_page,
-        total=found.total,
-        pages=pages,
-        next_cursor=found.next_cursor,
-    )
-    link = link_header(request.path, request.args, found.page, pages)
-    return UserListEnvelope(data=found.users, meta=page_meta), 200, Headers({"Link": link})
+    page = await listing.list_users(runtime.db, runtime.cursors, query_args)
+    headers = Headers(page.headers(request.path, request.args.items(multi=True)))
+    return UserListEnvelope(data=page.items, meta=page.meta(request_id())), 200, headers
 
 
 @blueprint.get(ONE_USER)
@@ -128,12 +111,14 @@ async def get_user(user_id: int, access: Access) -> UserReply | Response:
 )
 @authorize(Rule.SELF_OR_ADMIN)
 @accepts(UserReplace, admin_only=ADMIN_FIELDS)
-async def replace_user(user_id: int, data: UserReplace, access: Access) -> UserReply:
+async def replace_user(
+    user_id: int, data: UserReplace, access: Access, runtime: Runtime
+) -> UserReply:
     """Replace a user's writable fields.
 
     `name` and `email` are required; `password` (and `role`, for admins) optional.
     """
-    return await _update(access, data.model_dump(include=WRITABLE, exclude_unset=True))
+    return await _update(runtime, access, data.model_dump(include=WRITABLE, exclude_unset=True))
 
 
 @blueprint.patch(ONE_USER)
@@ -146,9 +131,9 @@ async def replace_user(user_id: int, data: UserReplace, access: Access) -> UserR
 )
 @authorize(Rule.SELF_OR_ADMIN)
 @accepts(UserPatch, admin_only=ADMIN_FIELDS)
-async def update_user(user_id: int, data: UserPatch, access: Access) -> UserReply:
+async def update_user(user_id: int, data: UserPatch, access: Access, runtime: Runtime) -> UserReply:
     """Change some of a user's fields."""
-    return await _update(access, data.model_dump(include=WRITABLE, exclude_unset=True))
+    return await _update(runtime, access, data.model_dump(include=WRITABLE, exclude_unset=True))
 
 
 @blueprint.delete(ONE_USER)
@@ -160,9 +145,9 @@ async def update_user(user_id: int, data: UserPatch, access: Access) -> UserRepl
     request_headers=("If-Match",),
 )
 @authorize(Rule.SELF_OR_ADMIN)
-async def delete_user(user_id: int, access: Access) -> tuple[str, int]:
+async def delete_user(user_id: int, access: Access, runtime: Runtime) -> tuple[str, int]:
     """Delete a user and revoke their tokens."""
-    await users.delete_user(runtime().db, user_id, if_match())
+    await users.delete_user(runtime.db, user_id, if_match())
     return "", 204
 
 
@@ -170,10 +155,10 @@ def user_response(user: UserOut, status: int = 200) -> UserReply:
     return UserEnvelope(data=user, meta=meta()), status, Headers({"ETag": etag_of(user)})
 
 
-async def _update(access: Access, changes: dict[str, Any]) -> UserReply:
+async def _update(runtime: Runtime, access: Access, changes: dict[str, Any]) -> UserReply:
     user = await users.update_user(
-        runtime().db,
-        runtime().passwords,
+        runtime.db,
+        runtime.passwords,
         access.user.id,
         changes,
         precondition=if_match(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -19,81 +18,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.listing import Found, Key, Listing, cost_of, find_users
 from ..db.models import User
 from ..db.queries import USER_BY_ID, update_user_statement, user_out
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..schemas import DEFAULT_STATUS, MAX_ID, Role, Status, UserListQuery, UserOut
-from .cursors import Cursor, Cursors
+from ..errors import Conflict, Forbidden, NotFound
+from ..schemas import DEFAULT_STATUS, Role, Status, UserOut
 from .passwords import Passwords
 from .sessions import Caller, end_all
 
-DEFAULT_PER_PAGE = 20
 ALREADY_REGISTERED = {"email": "Already registered"}
 CANNOT_DISABLE_SELF = "An admin cannot disable themself"
 LOCKED_USER_BY_ID = USER_BY_ID.with_for_update()
 Precondition = Callable[[UserOut], None]
-
-
-@dataclass(frozen=True)
-class UserList:
-    users: list[UserOut]
-    per_page: int
-    next_cursor: str | None
-    page: int | None = None  # page and total: for a page by number, not after a cursor
-    total: int | None = None
-
-
-async def list_users(db: Database, cursors: Cursors, query: UserListQuery) -> UserList:
-    """A page by number, or the page after a cursor (docs/API.md §3)."""
-    if query.cursor is not None:
-        return await _after_cursor(db, cursors, query, query.cursor)
-    listing = Listing(query.sort or "id", query.q, query.role, query.status)
-    page, per_page = query.page or 1, query.per_page or DEFAULT_PER_PAGE
-    offset = min((page - 1) * per_page, MAX_ID)  # past any end, and within SQL's integers
-    found = await _find(db, listing, per_page, offset=offset)
-    next_cursor = await _next_cursor(cursors, listing, per_page, found.next_key)
-    return UserList(found.users, per_page, next_cursor, page, found.total)
-
-
-async def _after_cursor(
-    db: Database, cursors: Cursors, query: UserListQuery, text: str
-) -> UserList:
-    cursor = await cursors.decode(text)
-    listing = cursor.listing
-    if query.page is not None:
-        raise ValidationFailed(details={"cursor": "A cursor cannot be combined with page"})
-    sent = {"sort": query.sort, "q": query.q, "role": query.role, "status": query.status}
-    for name, value in sent.items():
-        if value is not None and value != getattr(listing, name):
-            raise ValidationFailed(details={"cursor": f"The cursor lists another {name}"})
-    per_page = query.per_page or cursor.per_page
-    found = await _find(db, listing, per_page, after=cursor.key, with_total=False)
-    next_cursor = await _next_cursor(cursors, listing, per_page, found.next_key)
-    return UserList(found.users, per_page, next_cursor)
-
-
-async def _find(
-    db: Database,
-    listing: Listing,
-    per_page: int,
-    offset: int = 0,
-    after: Key | None = None,
-    with_total: bool = True,
-) -> Found:
-    """Where a list runs: with the readers, escalating to the bounded lane, or on the lane."""
-    cost = cost_of(listing, offset, db.dialect)
-    if cost == "cheap":
-        return await db.read(find_users, listing, per_page, offset, after, with_total)
-    if cost == "indexed":
-        return await db.read_escalating(find_users, listing, per_page, offset, after, with_total)
-    return await db.read_bounded(find_users, listing, per_page, offset, after, with_total)
-
-
-async def _next_cursor(
-    cursors: Cursors, listing: Listing, per_page: int, key: Key | None
-) -> str | None:
-    return None if key is None else await cursors.encode(Cursor(listing, per_page, key))
 
 
 async def create_user(

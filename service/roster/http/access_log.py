@@ -7,8 +7,8 @@ import time
 
 from quart import Response, g, request
 
+from ..serving.metrics import Metrics
 from .client_address import current_client_address
-from .context import runtime
 from .routing import route_template
 
 access_log = logging.getLogger("roster.access")
@@ -18,16 +18,14 @@ def start_clock() -> None:
     g.started = time.perf_counter()
 
 
-def log_response(response: Response) -> None:
+def log_response(response: Response, metrics: Metrics, trusted_hops: int) -> None:
     started: float | None = g.get("started")
     seconds = 0.0 if started is None else time.perf_counter() - started
     status = response.status_code
-    runtime().metrics.observe_request(
-        route_template(request.url_rule), request.method, status, seconds
-    )
+    metrics.observe_request(route_template(request.url_rule), request.method, status, seconds)
     caller = g.get("caller")
     user_id = None if caller is None else caller.user.id
-    address = current_client_address()
+    address = current_client_address(trusted_hops)
     fields = {
         "method": request.method,
         "path": request.path,

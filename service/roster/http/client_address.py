@@ -9,16 +9,15 @@ from collections.abc import Iterable
 from quart import g, request
 
 from ..schemas import UNKNOWN_ADDRESS
-from .context import settings
 
 UNKNOWN = UNKNOWN_ADDRESS
 
 
-def current_client_address() -> str:
-    """The request's client address, worked out once per request."""
+def current_client_address(hops: int) -> str:
+    """The request's client address, worked out once per request (`hops`: the trusted
+    proxies, TRUSTED_PROXY_HOPS)."""
     address: str | None = g.get("client_address")
     if address is None:
-        hops = settings().trusted_proxy_hops
         forwarded = request.headers.getlist("X-Forwarded-For") if hops else ()
         g.client_address = address = client_address(request.remote_addr, forwarded, hops)
     return address

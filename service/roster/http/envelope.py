@@ -7,30 +7,10 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from ..pages import CursorMeta, Meta, PageMeta
 from .request_ids import current_request_id
 
 DataT = TypeVar("DataT")
-
-
-class Meta(BaseModel):
-    request_id: str
-
-
-class PageMeta(Meta):
-    """A page by number."""
-
-    page: int
-    per_page: int
-    total: int
-    pages: int
-    next_cursor: str | None
-
-
-class CursorMeta(Meta):
-    """A page after a cursor: no page number, no total."""
-
-    per_page: int
-    next_cursor: str | None
 
 
 class DataEnvelope(BaseModel, Generic[DataT]):

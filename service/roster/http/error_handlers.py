@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import errors
 from ..db.outage import is_unavailable
-from .context import settings
+from ..settings import Settings
 from .envelope import error_payload
 from .problems import MEDIA_TYPE, prefers_problems, problem
 from .routing import allow_header
@@ -39,13 +39,18 @@ _MESSAGES = {
 }
 
 
-def register_error_handlers(app: Quart) -> None:
+def register_error_handlers(app: Quart, settings: Settings) -> None:
+    retry_after = settings.retry_after_seconds
+
+    async def handle_error(error: Exception) -> Response:
+        return error_response(to_api_error(error, retry_after), error)
+
     app.register_error_handler(HTTPException, handle_error)
     app.register_error_handler(Exception, handle_error)
 
 
-async def handle_error(error: Exception) -> Response:
-    api_error = to_api_error(error)
+def error_response(api_error: errors.ApiError, error: Exception) -> Response:
+    """The envelope (or the problem details, for an `Accept` that prefers them) of an error."""
     if api_error.status >= 500 and not isinstance(api_error, errors.ServiceUnavailable):
         logger.error("unhandled error", exc_info=error)
     elif isinstance(api_error, errors.ServiceUnavailable):
@@ -67,7 +72,7 @@ async def handle_error(error: Exception) -> Response:
     return response
 
 
-def to_api_error(error: Exception) -> errors.ApiError:
+def to_api_error(error: Exception, retry_after: int) -> errors.ApiError:
     if isinstance(error, errors.ApiError):
         return error
     if isinstance(error, RequestSchemaValidationError):
@@ -75,20 +80,8 @@ def to_api_error(error: Exception) -> errors.ApiError:
     if isinstance(error, HTTPException):
         return _from_http(error)
     if is_unavailable(error):  # only a database that cannot be reached; other errors are bugs
-        return service_unavailable()
+        return errors.ServiceUnavailable.retry_in(retry_after)
     return errors.ApiError()
-
-
-def service_unavailable(
-    message: str | None = None, details: Mapping[str, str] | None = None
-) -> errors.ServiceUnavailable:
-    """503 with Retry-After: the database cannot be reached, or is not ready."""
-    seconds = str(settings().retry_after_seconds)
-    return errors.ServiceUnavailable(
-        message,
-        details={**(details or {}), "Retry-After": f"Retry in {seconds} seconds"},
-        headers={"Retry-After": seconds},
-    )
 
 
 def _from_http(error: HTTPException) -> errors.ApiError:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from ..serving.metrics import Metrics
+from ..settings import Settings
 from .access_log import log_response, start_clock
 from .cors import add_cors_headers, options_response
 from .request_ids import HEADER, assign_request_id
@@ -15,40 +17,40 @@ BODILESS = frozenset({204, 304})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def register_hooks(app: Quart) -> None:
+def register_hooks(app: Quart, settings: Settings, metrics: Metrics) -> None:
+    origins, hops = settings.cors_origins, settings.trusted_proxy_hops
+
+    async def start_request() -> Response | None:
+        assign_request_id()
+        start_clock()
+        # Whatever the method: a body over MAX_CONTENT_LENGTH → 413, before anything else.
+        if request.method in BODY_METHODS or _has_body():
+            await request.get_data()
+        routing = request.routing_exception
+        if isinstance(routing, MethodNotAllowed):
+            methods = list(routing.valid_methods or ())
+            if not path_is_a_route_for(methods):
+                request.routing_exception = NotFound()
+            elif request.method == "OPTIONS":
+                return options_response(methods, origins)
+        return None
+
+    async def finish_response(response: Response) -> Response:
+        response.headers[HEADER] = g.get("request_id") or assign_request_id()
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.status_code in BODILESS:
+            response.headers.pop("Content-Type", None)
+            # RFC 9110: never on a 204; on a 304 only the length a 200 would have had.
+            response.headers.pop("Content-Length", None)
+        add_cors_headers(response, origins)
+        log_response(response, metrics, hops)
+        return response
+
     app.before_request(start_request)
     app.after_request(finish_response)
-
-
-async def start_request() -> Response | None:
-    assign_request_id()
-    start_clock()
-    # Whatever the method: a body over MAX_CONTENT_LENGTH → 413, before anything else.
-    if request.method in BODY_METHODS or _has_body():
-        await request.get_data()
-    routing = request.routing_exception
-    if isinstance(routing, MethodNotAllowed):
-        methods = list(routing.valid_methods or ())
-        if not path_is_a_route_for(methods):
-            request.routing_exception = NotFound()
-        elif request.method == "OPTIONS":
-            return options_response(methods)
-    return None
 
 
 def _has_body() -> bool:
     """HTTP/1.1 announces a body with Content-Length or Transfer-Encoding (RFC 9112)."""
     headers = request.headers
     return "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"
-
-
-async def finish_response(response: Response) -> Response:
-    response.headers[HEADER] = g.get("request_id") or assign_request_id()
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if response.status_code in BODILESS:
-        response.headers.pop("Content-Type", None)
-        # RFC 9110: never on a 204; on a 304 only the length a 200 would have had.
-        response.headers.pop("Content-Length", None)
-    add_cors_headers(response)
-    log_response(response)
-    return response

@@ -14,7 +14,7 @@ _began_work: contextvars.ContextVar[bool] = contextvars.ContextVar("began_work",
 
 class WorkGate:
     def __init__(self, retry_after_seconds: int) -> None:
-        self.retry_after = str(retry_after_seconds)
+        self.retry_after = retry_after_seconds
         self.closed = False
 
     def close(self) -> None:
@@ -33,8 +33,4 @@ class WorkGate:
         _began_work.set(True)
 
     def refusal(self) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            SHUTTING_DOWN,
-            details={"Retry-After": f"Retry in {self.retry_after} seconds"},
-            headers={"Retry-After": self.retry_after},
-        )
+        return ServiceUnavailable.retry_in(self.retry_after, SHUTTING_DOWN)

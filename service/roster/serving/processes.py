@@ -32,8 +32,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.utils import wrap_app
 
-from ..app import create_app
-from ..http.context import RUNTIME
+from ..app import RUNTIME, create_app
 from ..runtime import Runtime
 from ..settings import Settings
 

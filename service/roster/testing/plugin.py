@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import text
 
 from ..app import create_app
-from ..db.database import Database, create_engine
+from ..db.connect import create_engine, open_database
 from ..db.migrations import upgrade
 from ..domain.passwords import Passwords
 from ..domain.users import create_user
@@ -176,7 +176,7 @@ class _Factory:
     async def admin(self, name: str = "Test Admin", password: str = PASSWORD) -> LoggedIn:
         email = _unique_email("admin")
         settings = self._server.settings
-        db = Database(settings)
+        db = open_database(settings)
         passwords = Passwords(settings.password_hashing)
         try:
             await create_user(db, passwords, name, email, password, "admin")

@@ -1,34 +1,32 @@
-"""List cursors: where a listing resumes, and what it lists, in an opaque string signed with
-a secret every worker and host shares (in the database), so an altered cursor is refused."""
+"""List cursors: where a listing resumes, and what it lists, as an opaque string
+(`payload.signature`, both URL-safe base64) signed by itsdangerous with a secret every worker
+and host shares, kept in the database, so that an altered cursor is refused."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
 
+from itsdangerous import BadData, Signer, base64_decode, base64_encode
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ..db.database import Database
-from ..db.listing import ROLES, STATUSES, Key, Listing
-from ..db.models import SigningKey
 from ..errors import ValidationFailed
 from ..schemas import SortKey
+from .database import Database
+from .list_queries import ROLES, STATUSES, Key, Listing
+from .models import SigningKey
 
 KEY_NAME = "cursors"
-_SIGNATURE_BYTES = 16
+MALFORMED = "Malformed or altered cursor"
 _SORTS: tuple[str, ...] = get_args(SortKey)
 _keys = SigningKey.__table__.c
-MALFORMED = "Malformed or altered cursor"
 
 
 @dataclass(frozen=True)
@@ -43,48 +41,39 @@ class Cursors:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._secret: bytes | None = None
+        self._signer: Signer | None = None
 
-    async def encode(self, cursor: Cursor) -> str:
-        listing = cursor.listing
-        value, row_id = cursor.key
+    async def after(self, listing: Listing, per_page: int, key: Key | None) -> str | None:
+        """The cursor that continues `listing` after `key`; None when nothing follows."""
+        if key is None:
+            return None
+        value, row_id = key
         fields = {
             "sort": listing.sort,
             "q": listing.q,
             "role": listing.role,
             "status": listing.status,
-            "per_page": cursor.per_page,
+            "per_page": per_page,
             "key": [value.isoformat() if isinstance(value, datetime) else value, row_id],
         }
-        payload = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
-        signature = self._sign(payload, await self._key())
-        return f"{_b64(payload)}.{_b64(signature)}"
+        payload = base64_encode(json.dumps(fields, separators=(",", ":"), ensure_ascii=False))
+        return (await self._signed()).sign(payload).decode()
 
     async def decode(self, text: str) -> Cursor:
         """The cursor a client sent back, or 422 naming `cursor`."""
-        payload_text, _, signature_text = text.partition(".")
         try:
-            payload, signature = _unb64(payload_text), _unb64(signature_text)
-        except (binascii.Error, ValueError):
-            raise _malformed() from None
-        if not hmac.compare_digest(signature, self._sign(payload, await self._key())):
-            raise _malformed()
-        try:
-            return _cursor_of(json.loads(payload))
-        except (ValueError, TypeError, KeyError, IndexError):
-            raise _malformed() from None
+            payload = (await self._signed()).unsign(text)
+            return _cursor_of(json.loads(base64_decode(payload)))
+        except (BadData, ValueError, TypeError, KeyError, IndexError):
+            raise ValidationFailed(details={"cursor": MALFORMED}) from None
 
-    @staticmethod
-    def _sign(payload: bytes, secret: bytes) -> bytes:
-        return hmac.new(secret, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
-
-    async def _key(self) -> bytes:
-        if self._secret is None:
+    async def _signed(self) -> Signer:
+        if self._signer is None:
             secret = await self._db.read(_stored_secret)
             if secret is None:  # the row was removed (a reset): make one, once, for everyone
                 secret = await self._db.write(_store_secret, secrets.token_hex(32))
-            self._secret = secret.encode()
-        return self._secret
+            self._signer = Signer(secret, salt=KEY_NAME, digest_method=hashlib.sha256)
+        return self._signer
 
 
 def _cursor_of(fields: dict[str, Any]) -> Cursor:
@@ -97,18 +86,6 @@ def _cursor_of(fields: dict[str, Any]) -> Cursor:
     if sort.lstrip("-") == "created_at":
         value = datetime.fromisoformat(value)
     return Cursor(Listing(sort, q, role, status), per_page, (value, row_id))
-
-
-def _malformed() -> ValidationFailed:
-    return ValidationFailed(details={"cursor": MALFORMED})
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _stored_secret(connection: Connection) -> str | None:
