@@ -99,6 +99,16 @@ def test_the_sdist_and_the_wheel_carry_the_migrations(distribution: Distribution
     assert modules <= files, modules - files
 
 
+def test_the_wheel_installs_roster_and_nothing_else_at_the_top(distribution: Distribution) -> None:
+    """Nothing but the `roster` package (the migrations inside it) and the dist-info: no
+    module of a common name that another distribution, or the user's own code, could hold."""
+    with zipfile.ZipFile(distribution.wheel) as wheel:
+        tops = {name.split("/")[0] for name in wheel.namelist()}
+    (dist_info,) = (top for top in tops if top.endswith(".dist-info"))
+    assert tops == {"roster", dist_info}
+    assert dist_info.startswith("roster_api-")
+
+
 def test_roster_version_is_the_package_version(installed: Installed) -> None:
     result = installed.run("--version", env={})
     assert result.returncode == 0, result.stderr
@@ -155,3 +165,86 @@ async def test_the_installed_package_migrates_creates_users_and_serves(
         assert server.process.returncode == 0, (name, server.log())
         assert "Traceback" not in server.log(), name
     assert sorted(installed.workdir.iterdir()) == [], "nothing is written where it was started"
+
+
+# --- beside a team's own code ----------------------------------------------------------------
+
+THEIR_TESTS = """
+import roster
+import service
+from service.app import GREETING
+
+
+def test_their_imports_stay_theirs():
+    assert GREETING == "theirs"
+    assert "site-packages" not in service.__file__
+    assert "site-packages" in roster.__file__
+
+
+async def test_roster_server_starts_roster(roster_server, roster):
+    assert await roster.health()
+    user = await roster.users.create("Grace", "grace@example.com", "correct horse battery")
+    assert user.email == "grace@example.com"
+"""
+PYTEST_INI = """
+[tool.pytest.ini_options]
+asyncio_mode = "auto"
+asyncio_default_fixture_loop_scope = "function"
+"""
+
+
+@pytest.fixture(scope="module")
+def team_venv(distribution: Distribution, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A team's test environment: the wheel with its `testing` extra, and roster-client."""
+    venv = tmp_path_factory.mktemp("team") / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)], venv.parent)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    constraints = ["-c", str(REPOSITORY / "constraints.txt")]
+    _run([*pip, *constraints, f"{distribution.wheel}[testing]", str(REPOSITORY / "client")], venv)
+    return venv
+
+
+@pytest.mark.parametrize(
+    ("runner", "layout"),
+    [
+        ("python -m pytest", "plain"),
+        ("pytest", "pythonpath"),
+        ("python -m pytest", "pythonpath"),
+        ("pytest", "root conftest"),
+        ("python -m pytest", "root conftest"),
+    ],
+)
+def test_a_team_with_its_own_service_package_runs_its_tests_with_the_plugin(
+    team_venv: Path, tmp_path: Path, runner: str, layout: str
+) -> None:
+    """A project whose own package is `service/` (a common name: Roster's import package
+    used to be one) installs Roster and its client as the README says and runs pytest: the
+    plugin loads, `service` stays theirs, and `roster_server` serves Roster."""
+    project = tmp_path / "project"
+    (project / "service").mkdir(parents=True)
+    (project / "service" / "__init__.py").write_text("")
+    (project / "service" / "app.py").write_text('GREETING = "theirs"\n')
+    (project / "tests").mkdir()
+    (project / "tests" / "test_theirs.py").write_text(THEIR_TESTS)
+    ini = PYTEST_INI + ('pythonpath = ["."]\n' if layout == "pythonpath" else "")
+    (project / "pyproject.toml").write_text(ini)
+    if layout == "root conftest":
+        (project / "conftest.py").write_text("")
+    bin_dir = team_venv / "bin"
+    command = (
+        [str(bin_dir / "python"), "-m", "pytest"]
+        if runner.startswith("python")
+        else [str(bin_dir / "pytest")]
+    )
+    result = subprocess.run(
+        [*command, "-p", "no:cacheprovider", "-q", "-W", "error"],
+        cwd=project,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert "2 passed" in result.stdout, result.stdout
+    assert "warning" not in result.stdout.lower(), result.stdout
