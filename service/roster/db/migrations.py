@@ -51,7 +51,7 @@ def script_location() -> Path:
         return CHECKOUT_SCRIPTS
     raise MigrationsMissing(
         f"no migration scripts in {INSTALLED_SCRIPTS} nor in {CHECKOUT_SCRIPTS}: "
-        "reinstall the roster package"
+        "reinstall roster-api"
     )
 
 

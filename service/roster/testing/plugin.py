@@ -1,6 +1,6 @@
 """Roster's pytest plugin (the `roster` entry point of `pytest11`): fixtures for teams that test
-their application against a real Roster. Installed with the `roster` package; the fixtures
-that hand out clients need `roster-client` too.
+their application against a real Roster. Installed with `roster-api`; the fixtures that hand
+out clients need `roster-client` too.
 
 - `roster_server` (session): hypercorn serving Roster on a free 127.0.0.1 port, on a fresh
   SQLite file (or the PostgreSQL database of `--roster-database-url`), migrated, with cheap
