@@ -92,6 +92,7 @@ class Touches:
         self._every = timedelta(seconds=touch_seconds)
         self._pending: dict[int, datetime] = {}
         self._task: asyncio.Task[None] | None = None
+        self._noted = asyncio.Event()
 
     def note(self, token_id: int, last_used_at: datetime | None, now: datetime) -> None:
         if last_used_at is not None:
@@ -100,6 +101,7 @@ class Touches:
             if now - last_used_at < self._every:
                 return
         self._pending[token_id] = now
+        self._noted.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._flush_forever())
@@ -114,11 +116,13 @@ class Touches:
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, {}
+        self._noted.clear()
         if batch:
             await self._db.write(_touch, batch)
 
     async def _flush_forever(self) -> None:
         while True:
+            await self._noted.wait()  # asleep while nothing is noted: no wake-ups on idle
             await asyncio.sleep(FLUSH_SECONDS)
             try:
                 await self.flush()
