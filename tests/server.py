@@ -103,11 +103,13 @@ def run_server(
     port = free_port()
     handle, name = tempfile.mkstemp(prefix="server-", suffix=".log", dir=log_dir)
     os.close(handle)
+    scratch = tempfile.mkdtemp(prefix="server-tmp-", dir=log_dir)  # its metrics, and the rest
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
         **FAST_HASHING_ENV,
         "PYTHONUNBUFFERED": "1",
+        "TMPDIR": scratch,
         **(env or {}),
     }
     command = (launcher or hypercorn())(port, workers)
@@ -124,6 +126,7 @@ def run_server(
         ) as server:
             yield server
     finally:
+        shutil.rmtree(scratch, ignore_errors=True)
         if log_dir is None:
             Path(name).unlink(missing_ok=True)
 

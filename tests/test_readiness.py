@@ -53,16 +53,34 @@ async def test_an_unmigrated_database_is_not_ready_and_says_why(unmigrated_app: 
     assert response.headers["Retry-After"]
 
 
-async def test_api_requests_on_an_unmigrated_database_are_500_not_503(
+async def test_api_requests_on_an_unmigrated_database_give_the_readiness_cause(
     unmigrated_app: Quart,
 ) -> None:
-    """A missing table is a bug of the deployment, not an unreachable database: no client
-    should be told to retry it."""
+    """Under plain hypercorn nothing migrates: until someone does, every request answers what
+    readiness answers (503, "run `roster migrate`"), never a 500."""
+    client = unmigrated_app.test_client()
     body = {"name": "A", "email": unique_email(), "password": PASSWORD}
-    response = await unmigrated_app.test_client().post("/api/users", json=body)
-    details = await assert_error(response, 500, "SERVER_ERROR")
-    assert details == {}
-    assert "Retry-After" not in response.headers
+    ready = await assert_error(await client.get("/health/ready"), 503, "SERVICE_UNAVAILABLE")
+    for response in (
+        await client.post("/api/users", json=body),
+        await client.post("/api/tokens", json={"email": body["email"], "password": PASSWORD}),
+    ):
+        details = await assert_error(response, 503, "SERVICE_UNAVAILABLE")
+        assert details["database"] == ready["database"]
+        assert "roster migrate" in details["database"]
+        assert response.headers["Retry-After"]
+
+
+async def test_api_requests_on_an_older_revision_give_the_readiness_cause(
+    settings: Settings, empty_database_url: str
+) -> None:
+    await asyncio.to_thread(upgrade, empty_database_url, "0003")  # no sessions' columns yet
+    async with serving(settings, database_url=empty_database_url) as app:
+        client = app.test_client()
+        body = {"name": "A", "email": unique_email(), "password": PASSWORD}
+        response = await client.post("/api/users", json=body)
+    details = await assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert "At revision 0003" in details["database"]
 
 
 async def test_an_older_revision_is_not_ready(settings: Settings, empty_database_url: str) -> None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,6 @@ from sqlalchemy import text
 from roster.db.connect import create_engine
 from roster.settings import Settings
 
-from .conftest import BACKEND
 from .helpers import PASSWORD, unique_email
 from .server import (
     HOST,
@@ -59,15 +61,13 @@ async def users_stored(database_url: str) -> set[str]:
 # --- slow clients ------------------------------------------------------------------------------
 
 
-# No database on this path: the PostgreSQL run adds nothing but the same intermittent reset
-# as test_concurrent_burst.
-@pytest.mark.skipif(BACKEND == "postgresql", reason="no database involved; see test_server")
 async def test_slow_clients_cannot_stop_others_being_served(
     database_url: str, tmp_path: Path
 ) -> None:
     """300 connections trickle header bytes (slowloris); another client is still served at
-    once, and each slow connection is closed once its headers have taken KEEP_ALIVE_SECONDS."""
-    env = {"KEEP_ALIVE_SECONDS": "3"}
+    once, and each slow connection is closed once its head has taken HEADERS_TIMEOUT_SECONDS
+    (while kept-alive connections may idle for KEEP_ALIVE_SECONDS, 75 by default)."""
+    env = {"HEADERS_TIMEOUT_SECONDS": "3"}
     with run_server(database_url, env=env, launcher=roster_serve(), log_dir=tmp_path) as server:
         slow = [await asyncio.open_connection(HOST, server.port) for _ in range(300)]
         closed_at: list[float] = []
@@ -113,6 +113,90 @@ async def test_body_that_does_not_arrive_in_time_is_408(database_url: str, tmp_p
             response = await read_response(reader)
     assert response.status == 408
     assert json.loads(response.body)["error"]["code"] == "REQUEST_TIMEOUT"
+
+
+async def test_a_kept_alive_connection_outlasts_the_clients_idle_time(
+    database_url: str, tmp_path: Path
+) -> None:
+    """httpx keeps an idle connection 5 s: the server keeps it longer, so a request sent on it
+    at 5 s is never met by a closing socket (HTTP/1.1's keep-alive race)."""
+    with run_server(database_url, launcher=roster_serve(), log_dir=tmp_path) as server:
+        async with connection(server) as (reader, writer):
+            for pause in (0.0, 5.5):
+                await asyncio.sleep(pause)
+                writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                await writer.drain()
+                assert (await read_response(reader)).status == 200
+
+
+async def test_the_status_line_has_its_reason_and_no_server_is_named(
+    database_url: str, tmp_path: Path
+) -> None:
+    with run_server(database_url, launcher=roster_serve(), log_dir=tmp_path) as server:
+        async with connection(server) as (reader, writer):
+            writer.write(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    assert b"\r\nserver:" not in head.lower()
+
+
+# --- start-up, and a server that dies ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_port_in_use_is_refused_in_one_line(
+    database_url: str, tmp_path: Path, workers: int
+) -> None:
+    """Several workers share the parent's socket (no SO_REUSEPORT): a second server on the
+    same port stops at once instead of sharing its traffic."""
+    launcher = roster_serve()
+    with run_server(database_url, workers=2, launcher=launcher, log_dir=tmp_path) as first:
+        command = launcher(first.port, workers)
+        env = {**os.environ, "DATABASE_URL": database_url}
+        second = await asyncio.to_thread(
+            subprocess.run, command, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert second.returncode == 1
+    assert second.stderr.strip() == f"roster: cannot listen on {HOST}:{first.port}: already in use"
+
+
+async def test_workers_stop_serving_when_their_server_is_killed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL (or the OOM killer) of `roster serve`: no worker serves on without it, so a
+    restarted server can take the port."""
+    with run_server(database_url, workers=2, launcher=roster_serve(), log_dir=tmp_path) as server:
+        workers = _children(server.pid)
+        assert len(workers) == 2
+        os.kill(server.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "a worker outlived its server"
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection(HOST, server.port)
+
+
+def _children(parent: int) -> list[int]:
+    """The workers: the parent's children that run Python (not its resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            stat = (entry / "stat").read_text()
+            ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
+            command = (entry / "cmdline").read_bytes()
+            if ppid == parent and b"resource_tracker" not in command:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rfind(")") + 2] not in "ZX"
 
 
 # --- oversized uploads -------------------------------------------------------------------------
@@ -182,9 +266,11 @@ class Outcome:
     response: RawResponse | None  # None: the connection was dropped
 
 
-async def registrations_through_sigterm(server: Server) -> list[Outcome]:
+async def registrations_through_sigterm(
+    server: Server, after_sigterm: Callable[[], Awaitable[None]] | None = None
+) -> list[Outcome]:
     """IN_FLIGHT registrations, each on its own connection, sent in full; SIGTERM once the
-    server is answering them."""
+    server is answering them (then `after_sigterm`, while they finish)."""
     links = [await asyncio.open_connection(HOST, server.port) for _ in range(IN_FLIGHT)]
     emails = [unique_email("drain") for _ in links]
     for (_, writer), email in zip(links, emails, strict=True):
@@ -208,6 +294,8 @@ async def registrations_through_sigterm(server: Server) -> list[Outcome]:
         if answered == 10:  # the server is at work
             break
     server.terminate()
+    if after_sigterm is not None:
+        await after_sigterm()
     responses = await asyncio.gather(*answers)
     for _, writer in links:
         await close(writer)
@@ -227,6 +315,44 @@ async def test_sigterm_lets_every_request_in_flight_finish(
     assert statuses == [201] * IN_FLIGHT
     assert await users_stored(database_url) >= {o.email for o in outcomes}
     assert "Traceback" not in server.log()
+
+
+async def test_a_connection_made_during_the_drain_is_refused_at_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Once the drain begins nobody accepts new connections: they are refused (or closed)
+    at once, not left in the listen queue until the server exits."""
+    with run_server(
+        database_url, env=PRODUCTION_HASHING, launcher=roster_serve(), log_dir=tmp_path
+    ) as server:
+        seen: list[tuple[str, float]] = []
+
+        async def probe() -> None:
+            await asyncio.sleep(0.5)  # the workers have seen the stop
+            started = time.monotonic()
+            seen.append((await _try_a_request(server), time.monotonic() - started))
+
+        outcomes = await registrations_through_sigterm(server, probe)
+    (answer, waited), *_ = seen
+    assert answer in ("refused", "closed"), answer
+    assert waited < 2, f"the new connection waited {waited:.1f} s"
+    assert [o.response.status for o in outcomes if o.response] == [201] * IN_FLIGHT
+
+
+async def _try_a_request(server: Server) -> str:
+    try:
+        reader, writer = await asyncio.open_connection(HOST, server.port)
+    except ConnectionRefusedError:
+        return "refused"
+    try:
+        writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(100), 10)
+        return "closed" if data == b"" else f"answered: {data!r}"
+    except ConnectionError:
+        return "closed"
+    finally:
+        await close(writer)
 
 
 async def test_work_not_begun_by_the_end_of_the_drain_is_503_and_nothing_is_lost(

@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.register_blueprint(health.metrics_blueprint)
     runtime = app.extensions[RUNTIME] = Runtime(settings)
     register_hooks(app, settings, runtime.metrics)
-    register_error_handlers(app, settings)
+    register_error_handlers(app, settings, runtime.schema_problem)
     _give_runtime(app, runtime)
     _serve_with(app, runtime)
     return app

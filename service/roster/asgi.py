@@ -1,6 +1,13 @@
 """The ASGI application object: `hypercorn roster.asgi:app`."""
 
-from .app import create_app
-from .settings import Settings
+import sys
 
-app = create_app(Settings.from_env())
+from .app import create_app
+from .settings import Settings, SettingsError
+
+try:
+    settings = Settings.from_env()
+except SettingsError as error:  # one line for the operator, not a traceback
+    sys.exit(f"roster: {error}")
+
+app = create_app(settings)

@@ -13,16 +13,15 @@ from pydantic import ValidationError
 
 from . import __version__
 from .api.schemas import UserCreate
-from .db import migrations
+from .db import migrations, outage
 from .db.connect import open_database
 from .db.database import Database
-from .db.outage import is_unavailable
 from .domain.passwords import Passwords
 from .domain.users import create_user
 from .errors import Conflict
 from .schemas import DEFAULT_ROLE
 from .serving.logs import configure_logging
-from .serving.processes import hypercorn_config, serve
+from .serving.processes import CannotListen, hypercorn_config, listen, serve
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger("roster.serve")
@@ -42,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "create-user":
             return _create_user(settings, args)
         return _serve(settings, args)
-    except (SettingsError, CommandFailed, migrations.MigrationsMissing) as error:
+    except (SettingsError, CommandFailed, CannotListen, migrations.MigrationsMissing) as error:
         return _fail(str(error))
 
 
@@ -76,9 +75,7 @@ def _upgrade(settings: Settings) -> None:
     try:
         migrations.upgrade(settings.database_url)
     except Exception as error:
-        if not is_unavailable(error):
-            raise
-        raise CommandFailed(f"cannot reach the database: {error}") from None
+        raise _unusable(error, settings) from None
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
@@ -99,7 +96,7 @@ async def _insert_user(settings: Settings, data: UserCreate) -> str:
     db = open_database(settings)
     passwords = Passwords(settings.password_hashing)
     try:
-        await _require_current_schema(db)
+        await _require_current_schema(db, settings)
         user = await create_user(db, passwords, data.name, data.email, data.password, data.role)
         return user.model_dump_json()
     except Conflict:
@@ -109,13 +106,11 @@ async def _insert_user(settings: Settings, data: UserCreate) -> str:
         await db.close()
 
 
-async def _require_current_schema(db: Database) -> None:
+async def _require_current_schema(db: Database, settings: Settings) -> None:
     try:
         revision = await db.schema_revision()
     except Exception as error:
-        if not is_unavailable(error):
-            raise
-        raise CommandFailed(f"cannot reach the database: {error}") from None
+        raise _unusable(error, settings) from None
     problem = migrations.schema_problem(revision)
     if problem is not None:
         raise CommandFailed(f"the database is not ready: {problem}")
@@ -126,9 +121,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.host is not None or args.port is not None:
         bind = f"{args.host or '127.0.0.1'}:{args.port or 8000}"
     config = hypercorn_config(settings, args.config, bind, args.workers)
+    sockets = listen(config)  # a port another server holds stops us before anything else
     _upgrade(settings)
     logger.info("database at revision %s", migrations.head_revision())
-    return serve(config, settings)
+    return serve(config, settings, sockets)
+
+
+def _unusable(error: Exception, settings: Settings) -> Exception:
+    """The operator's one line for a database that cannot be used; other errors as they are."""
+    explained = outage.explain(error, settings.database_url)
+    return error if explained is None else CommandFailed(explained)
 
 
 def _fail(message: str) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+SCHEMA_NOT_READY = "The database schema is not what this release needs"
+
 
 class ApiError(Exception):
     status = 500

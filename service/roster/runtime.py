@@ -12,6 +12,7 @@ import contextlib
 
 from .db.connect import open_database
 from .db.cursors import Cursors
+from .db.migrations import schema_problem
 from .domain.housekeeping import purge_forever
 from .domain.passwords import Passwords
 from .domain.sessions import Touches
@@ -40,6 +41,14 @@ class Runtime:
         await self.passwords.start()
         self.touches.start()
         self._housekeeping = asyncio.create_task(purge_forever(self.db, self.settings))
+
+    async def schema_problem(self) -> str | None:
+        """Why the database cannot serve this release (not migrated, or by an older
+        release), or None; read the way requests read, within the connect timeout."""
+        revision = await asyncio.wait_for(
+            self.db.schema_revision(), self.settings.db_connect_timeout
+        )
+        return schema_problem(revision)
 
     def drain(self, seconds: float) -> None:
         """Shutdown has begun: requests that have not begun work by `seconds` from now get

@@ -174,7 +174,10 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: str | None = None
     trusted_proxy_hops: NonNegative = 0
     body_timeout_seconds: Positive = 30
-    keep_alive_seconds: Positive = 5
+    # An idle kept-alive connection waits this long for its next request: longer than clients
+    # keep theirs (httpx: 5 s), so that none is closed under a request on its way.
+    keep_alive_seconds: Positive = 75
+    headers_timeout_seconds: Positive = 5  # from a request's first byte to its whole head
     drain_seconds: NonNegative = 25
 
     @classmethod

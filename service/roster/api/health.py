@@ -6,9 +6,8 @@ import asyncio
 
 from quart import Blueprint, Response
 
-from ..db.migrations import schema_problem
 from ..db.outage import is_unavailable
-from ..errors import ServiceUnavailable
+from ..errors import SCHEMA_NOT_READY, ServiceUnavailable
 from ..http.envelope import meta
 from ..http.openapi import Reply
 from ..runtime import Runtime
@@ -18,7 +17,6 @@ from .schemas import HealthEnvelope, HealthOut, ReadinessEnvelope, ReadinessOut
 
 blueprint = Blueprint("health", __name__)
 metrics_blueprint = Blueprint("metrics", __name__)
-SCHEMA_NOT_READY = "The database schema is not what this release needs"
 
 
 @blueprint.get("/health")
@@ -33,17 +31,14 @@ async def health() -> HealthEnvelope:
 async def ready(runtime: Runtime) -> ReadinessEnvelope:
     """Readiness: 200 when the database answers and its schema is what this release needs;
     else 503 naming the cause."""
+    retry_after = runtime.settings.retry_after_seconds
     try:
-        revision = await asyncio.wait_for(
-            runtime.db.schema_revision(), runtime.settings.db_connect_timeout
-        )
+        problem = await runtime.schema_problem()
     except Exception as error:
         if not is_unavailable(error):
             raise
-        raise ServiceUnavailable.retry_in(runtime.settings.retry_after_seconds) from error
-    problem = schema_problem(revision)
+        raise ServiceUnavailable.retry_in(retry_after) from error
     if problem is not None:
-        retry_after = runtime.settings.retry_after_seconds
         raise ServiceUnavailable.retry_in(retry_after, SCHEMA_NOT_READY, {"database": problem})
     return ReadinessEnvelope(data=ReadinessOut(), meta=meta())
 

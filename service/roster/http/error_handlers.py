@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,7 +13,7 @@ from quart_schema.validation import QuerystringValidationError, RequestHeadersVa
 from werkzeug.exceptions import HTTPException
 
 from .. import errors
-from ..db.outage import is_unavailable
+from ..db.outage import is_schema_missing, is_unavailable
 from ..settings import Settings
 from .envelope import error_payload
 from .problems import MEDIA_TYPE, prefers_problems, problem
@@ -39,14 +39,34 @@ _MESSAGES = {
 }
 
 
-def register_error_handlers(app: Quart, settings: Settings) -> None:
+SchemaProblem = Callable[[], Awaitable[str | None]]
+
+
+def register_error_handlers(app: Quart, settings: Settings, schema_problem: SchemaProblem) -> None:
+    """`schema_problem`: why the database cannot serve this release (or None), asked when a
+    statement finds a table or column missing."""
     retry_after = settings.retry_after_seconds
 
     async def handle_error(error: Exception) -> Response:
+        if is_schema_missing(error):
+            problem = await _asked(schema_problem)
+            if problem is not None:
+                details = {"database": problem}
+                api_error = errors.ServiceUnavailable.retry_in(
+                    retry_after, errors.SCHEMA_NOT_READY, details
+                )
+                return error_response(api_error, error)
         return error_response(to_api_error(error, retry_after), error)
 
     app.register_error_handler(HTTPException, handle_error)
     app.register_error_handler(Exception, handle_error)
+
+
+async def _asked(schema_problem: SchemaProblem) -> str | None:
+    try:
+        return await schema_problem()
+    except Exception:  # the database went away meanwhile: the error speaks for itself
+        return None
 
 
 def error_response(api_error: errors.ApiError, error: Exception) -> Response:

@@ -2,9 +2,9 @@
 multiprocess mode): each process writes its samples to files in one directory, and a scrape
 of any worker reads them all.
 
-The directory is `PROMETHEUS_MULTIPROC_DIR` when set (`roster serve` sets it for its workers
-and removes it on exit); otherwise one per server, named after the process that started the
-workers, made at start-up and swept away once that process is gone.
+The directory is `PROMETHEUS_MULTIPROC_DIR` when set; otherwise one per server, named after the
+process that started the workers, made at start-up and removed when `roster serve` stops (or
+swept away by the next server once that process is gone).
 """
 
 from __future__ import annotations
@@ -171,16 +171,24 @@ def _environment(name: str, value: str) -> Iterator[None]:
             os.environ[name] = before
 
 
-def metrics_directory(configured: str | None) -> Path:
-    """The directory this server's processes share: the configured one, or one per server."""
+def metrics_directory(configured: str | None, server_pid: int | None = None) -> Path:
+    """The directory this server's processes share: the configured one, or one per server
+    (`server_pid`: the process that starts the workers; by default, this one's parent)."""
     if configured:
         directory = Path(configured)
     else:
         root = Path(tempfile.gettempdir()) / _SHARED_ROOT
         _sweep_stale(root)
-        directory = root / _process_key(os.getppid())
+        directory = root / _process_key(server_pid or os.getppid())
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+def remove_metrics_directory(directory: Path) -> None:
+    """The server is done with it: gone, and its parent too when no other server uses it."""
+    shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        directory.parent.rmdir()
 
 
 def _process_key(pid: int) -> str:

@@ -1,21 +1,23 @@
 """`roster serve`: hypercorn with production settings, worker processes, and a drain at shutdown.
 
-The parent process binds the sockets and starts the workers (as `hypercorn --workers N` does);
-on SIGTERM or SIGINT it asks them to stop. A worker then stops accepting connections, lets the
-requests it has finish for `DRAIN_SECONDS`, answers 503 to those that have not begun any work
-by then, and exits; hypercorn's graceful timeout (the drain plus a margin) is the hard stop.
+The parent process binds the sockets (one per address, shared by every worker: a port another
+server holds is refused) and starts the workers, which stop at once if the parent dies. On
+SIGTERM or SIGINT it stops listening and asks them to stop. A worker then stops accepting
+connections, lets the requests it has finish for `DRAIN_SECONDS`, answers 503 to those that
+have not begun any work by then, and exits; hypercorn's graceful timeout (the drain plus a
+margin) is the hard stop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import ctypes
+import ctypes.util
+import errno
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
-import tempfile
 import time
 import tomllib
 from collections.abc import Mapping
@@ -25,22 +27,26 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-import h11
-from hypercorn import protocol as hypercorn_protocol
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
-from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.utils import wrap_app
 
 from ..app import RUNTIME, create_app
 from ..runtime import Runtime
 from ..settings import Settings
+from . import protocol
+from .metrics import metrics_directory, remove_metrics_directory
 
 APPLICATION = "roster.asgi:app"
 LISTEN_BACKLOG = 2048  # hypercorn's default of 100 refuses bursts of new connections
 DRAIN_MARGIN_SECONDS = 5.0  # after the drain: for started work to finish and responses to go
 POLL_SECONDS = 0.1
+PR_SET_PDEATHSIG = 1  # prctl(2): a signal for this process when its parent dies
 logger = logging.getLogger("roster.serve")
+
+
+class CannotListen(OSError):
+    """An address to listen on is taken, or cannot be bound."""
 
 
 def hypercorn_config(
@@ -57,9 +63,10 @@ def hypercorn_config(
     config.backlog = LISTEN_BACKLOG
     # Measured (README, Performance): uvloop's few % more throughput come with a long tail.
     config.worker_class = "asyncio"
-    # hypercorn closes a connection idle this long; the time to send a request's headers counts
-    # as idle, so a slow client (slowloris) holds a connection at most this long.
+    # Longer than clients keep idle connections (httpx: 5 s), so that the server never closes
+    # one under a request that is on its way; a request head has HEADERS_TIMEOUT_SECONDS.
     config.keep_alive_timeout = settings.keep_alive_seconds
+    config.include_server_header = False  # no advertisement of the server software
     config.graceful_timeout = settings.drain_seconds + DRAIN_MARGIN_SECONDS
     config.accesslog = None  # Roster writes its own access line, with the request id
     config.errorlog = logging.getLogger("hypercorn.error")  # through Roster's log format
@@ -79,10 +86,10 @@ def _read_toml(path: Path) -> Mapping[str, Any]:
         return tomllib.load(file)
 
 
-def serve(config: Config, settings: Settings) -> int:
-    """Run the workers until SIGTERM or SIGINT; the exit code of the first that failed, or 0."""
+def serve(config: Config, settings: Settings, sockets: Sockets) -> int:
+    """Run the workers on `sockets` (from `listen`) until SIGTERM or SIGINT; the exit code of
+    the first that failed, or 0."""
     metrics_dir = _shared_metrics_dir(settings)
-    sockets = config.create_sockets()
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     for name in ("SIGTERM", "SIGINT"):
@@ -93,21 +100,34 @@ def serve(config: Config, settings: Settings) -> int:
         exit_code = _supervise(workers, context, config, sockets, stop)
     finally:
         stop.set()
-        _join(workers, config.graceful_timeout + DRAIN_MARGIN_SECONDS)
+        # No longer listening here: once the workers close theirs too, a new connection is
+        # refused at once instead of waiting in the backlog for a worker that will not take it.
         for sock in [*sockets.secure_sockets, *sockets.insecure_sockets]:
             sock.close()
+        _join(workers, config.graceful_timeout + DRAIN_MARGIN_SECONDS)
         if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+            remove_metrics_directory(metrics_dir)
     return exit_code
 
 
+def listen(config: Config) -> Sockets:
+    """The listening sockets, one per address, that every worker shares. Without SO_REUSEPORT
+    (hypercorn sets it for several workers), so a port another server holds is refused."""
+    workers, config.workers = config.workers, 1
+    try:
+        return config.create_sockets()
+    except OSError as error:
+        taken = "already in use" if error.errno == errno.EADDRINUSE else error.strerror
+        raise CannotListen(f"cannot listen on {', '.join(config.bind)}: {taken}") from None
+    finally:
+        config.workers = workers
+
+
 def _shared_metrics_dir(settings: Settings) -> Path | None:
-    """A fresh metrics directory for this server's workers, unless one is configured."""
+    """This server's metrics directory (its workers find the same one), unless configured."""
     if not settings.metrics_enabled or settings.prometheus_multiproc_dir:
         return None
-    directory = Path(tempfile.mkdtemp(prefix="roster-metrics-"))
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # the workers read it at start
-    return directory
+    return metrics_directory(None, server_pid=os.getpid())
 
 
 def _start_worker(context: Any, config: Config, sockets: Sockets, stop: Event) -> BaseProcess:
@@ -147,16 +167,29 @@ def _join(workers: list[BaseProcess], timeout: float) -> None:
 
 
 def _worker(config: Config, sockets: Sockets, stop: Event) -> None:
+    parent = os.getppid()
+    _stop_with_parent(parent)
     # A Ctrl-C reaches the whole process group: the parent alone decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings.from_env()
     app = create_app(settings)
-    _refuse_oversized_bodies_before_continue(settings.max_content_length)
-    asyncio.run(_serve(app, config, sockets, stop, settings.drain_seconds))
+    protocol.install(settings.max_content_length, settings.headers_timeout_seconds)
+    asyncio.run(_serve(app, config, sockets, stop, settings.drain_seconds, parent))
+
+
+def _stop_with_parent(parent: int) -> None:
+    """SIGTERM (the drain) for this worker when the parent dies, however it dies (SIGKILL, the
+    OOM killer): a worker never serves on without its server. Linux's prctl; elsewhere, and
+    for a parent that died before this call, the worker's poll sees its parent change."""
+    libc = ctypes.util.find_library("c")
+    if libc is None:
+        return
+    prctl = ctypes.CDLL(libc, use_errno=True).prctl
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 async def _serve(
-    app: Any, config: Config, sockets: Sockets, stop: Event, drain_seconds: float
+    app: Any, config: Config, sockets: Sockets, stop: Event, drain_seconds: float, parent: int
 ) -> None:
     # A SIGTERM sent to the worker itself (systemd's default KillMode signals every process)
     # drains it too, instead of killing it on the spot.
@@ -165,7 +198,7 @@ async def _serve(
 
     async def shutdown_requested() -> None:
         # The parent's stop is a multiprocessing Event: polled, as hypercorn polls it.
-        while not stop.is_set() and not signalled.is_set():  # noqa: ASYNC110
+        while not (stop.is_set() or signalled.is_set() or os.getppid() != parent):  # noqa: ASYNC110
             await asyncio.sleep(POLL_SECONDS)
         runtime: Runtime | None = app.extensions.get(RUNTIME)
         if runtime is not None:
@@ -177,26 +210,3 @@ async def _serve(
         sockets=sockets,
         shutdown_trigger=shutdown_requested,
     )
-
-
-def _refuse_oversized_bodies_before_continue(limit: int) -> None:
-    """hypercorn answers `Expect: 100-continue` as soon as it has the headers, before the app
-    can look at them, so a client told to send an oversized body uploads all of it only to
-    get 413. In Roster's workers, such a request gets no 100: the app's 413 comes at once."""
-
-    class RefusesOversizedBodies(H11Protocol):
-        async def _create_stream(self, request: h11.Request) -> None:
-            if _declared_length(request) > limit and isinstance(self.connection, h11.Connection):
-                self.connection.client_is_waiting_for_100_continue = False
-            await super()._create_stream(request)
-
-    # Where hypercorn's ProtocolWrapper looks the HTTP/1.1 protocol up.
-    hypercorn_protocol.H11Protocol = RefusesOversizedBodies  # type: ignore[attr-defined]
-
-
-def _declared_length(request: h11.Request) -> int:
-    for name, value in request.headers:
-        if name == b"content-length":
-            with contextlib.suppress(ValueError):
-                return int(value)
-    return 0

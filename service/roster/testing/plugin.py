@@ -92,7 +92,13 @@ def roster_server(
     )
     upgrade(url)
     port = harness.free_port()
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **TEST_HASHING_ENV}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "LOG_LEVEL": "WARNING",
+        "TMPDIR": str(directory),  # its metrics go with the rest of the session's files
+        **TEST_HASHING_ENV,
+    }
     command = harness.hypercorn_command(port)
     with harness.running(command, port, directory / "server.log", env=env) as process:
         yield RosterServer(process.base_url, url, process)
@@ -142,7 +148,11 @@ async def roster_app(tmp_path: Path) -> AsyncIterator[Quart]:
     (so its start-up runs, unlike a bare `test_client()`)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'roster-app.db'}"
     await asyncio.to_thread(upgrade, url)
-    app = create_app(Settings(database_url=url, **TEST_HASHING.as_settings()))
+    metrics = str(tmp_path / "roster-metrics")
+    settings = Settings(
+        database_url=url, prometheus_multiproc_dir=metrics, **TEST_HASHING.as_settings()
+    )
+    app = create_app(settings)
     async with app.test_app():
         yield app
 

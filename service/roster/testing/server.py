@@ -25,8 +25,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..settings import Settings
+
 HOST = "127.0.0.1"
 BACKLOG = 2048  # as `roster serve`: hypercorn's default of 100 refuses bursts of connections
+# As `roster serve`: longer than clients keep idle connections (httpx: 5 s, hypercorn's default).
+KEEP_ALIVE = Settings.model_fields["keep_alive_seconds"].default
 STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 15.0
 _RUNNING = re.compile(r"Running on http://")
@@ -58,6 +62,7 @@ def hypercorn_command(
         "--workers", str(workers),
         "--worker-class", worker_class,
         "--backlog", str(BACKLOG),
+        "--keep-alive", str(KEEP_ALIVE),
     ]  # fmt: skip
 
 

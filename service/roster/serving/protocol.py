@@ -1,0 +1,141 @@
+"""Roster's HTTP/1.1 protocol for hypercorn (`roster serve`): hypercorn's own, where it answers
+for the app or times a client out.
+
+- A request head must arrive within HEADERS_TIMEOUT_SECONDS of its first byte (of the
+  connection's opening, for its first request), while an idle kept-alive connection may wait
+  KEEP_ALIVE_SECONDS for its next: a slow client (slowloris) is cut in seconds without cutting
+  kept-alive connections before their clients let them go.
+- `Expect: 100-continue` with a declared body over MAX_CONTENT_LENGTH gets no 100: the app's
+  413 comes at once, not after the upload.
+- The status line carries its reason phrase.
+- A request hypercorn refuses itself (a malformed request line, headers too large) gets the
+  contract's JSON error envelope with a request id, not an empty body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from http import HTTPStatus
+from itertools import chain
+from typing import Any
+
+import h11
+import orjson
+from hypercorn import protocol as hypercorn_protocol
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol.h11 import H11Protocol
+
+
+def install(max_content_length: int, headers_timeout: float) -> None:
+    """Make hypercorn's HTTP/1.1 connections in this process Roster's."""
+
+    class RosterH11Protocol(H11Protocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._head_timer: asyncio.TimerHandle | None = None
+
+        async def initiate(self) -> None:
+            await super().initiate()
+            self._time_the_head()
+
+        async def handle(self, event: Event) -> None:
+            if isinstance(event, RawData) and self.stream is None:
+                self._time_the_head()  # the first bytes of the next request
+            elif isinstance(event, Closed):
+                self._stop_timing()
+            await super().handle(event)
+
+        async def _create_stream(self, request: h11.Request) -> None:
+            self._stop_timing()
+            if _declared_length(request) > max_content_length and isinstance(
+                self.connection, h11.Connection
+            ):
+                self.connection.client_is_waiting_for_100_continue = False
+            await super()._create_stream(request)
+
+        async def _send_h11_event(self, event: Any) -> None:
+            if isinstance(event, h11.Response) and not event.reason:
+                event = h11.Response(
+                    status_code=event.status_code,
+                    headers=event.headers,
+                    http_version=event.http_version,
+                    reason=_reason(event.status_code),
+                )
+            await super()._send_h11_event(event)
+
+        async def _send_error_response(self, status_code: int) -> None:
+            body, request_id = _error_envelope(status_code)
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                (b"x-content-type-options", b"nosniff"),
+                (b"connection", b"close"),
+            ]
+            response = h11.Response(
+                status_code=status_code,
+                headers=list(chain(headers, self.config.response_headers("h11"))),
+                reason=_reason(status_code),
+            )
+            await super()._send_h11_event(response)
+            await super()._send_h11_event(h11.Data(data=body))
+            await super()._send_h11_event(h11.EndOfMessage())
+
+        def _time_the_head(self) -> None:
+            if self._head_timer is None:
+                loop = asyncio.get_running_loop()
+                self._head_timer = loop.call_later(headers_timeout, self._head_too_slow)
+
+        def _stop_timing(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_too_slow(self) -> None:
+            self._head_timer = None
+            if self.stream is None:  # still no whole request head: let the connection go
+                task = asyncio.ensure_future(self.send(Closed()))
+                task.add_done_callback(_ignore)
+
+    # Where hypercorn's ProtocolWrapper looks the HTTP/1.1 protocol up.
+    hypercorn_protocol.H11Protocol = RosterH11Protocol  # type: ignore[attr-defined]
+
+
+def _declared_length(request: h11.Request) -> int:
+    for name, value in request.headers:
+        if name == b"content-length":
+            with contextlib.suppress(ValueError):
+                return int(value)
+    return 0
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
+
+
+_CODES = {400: "BAD_REQUEST", 408: "REQUEST_TIMEOUT", 413: "PAYLOAD_TOO_LARGE"}
+_MESSAGES = {
+    400: "Malformed request",
+    413: "Request body is too large",
+    431: "Request header fields are too large",
+}
+
+
+def _error_envelope(status: int) -> tuple[bytes, str]:
+    request_id = f"{random.getrandbits(128):032x}"
+    error = {
+        "code": _CODES.get(status, "BAD_REQUEST"),
+        "message": _MESSAGES.get(status, "Malformed request"),
+        "details": {},
+    }
+    return orjson.dumps({"error": error, "meta": {"request_id": request_id}}), request_id
+
+
+def _ignore(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
