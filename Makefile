@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-postgres dist bench bench-scale bench-client clean
+.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-postgres pytest-pgbouncer dist bench bench-scale bench-client clean
 
 install: $(STAMP)
 
@@ -30,13 +30,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: pytest-sqlite pytest-postgres
+pytest: pytest-sqlite pytest-postgres pytest-pgbouncer
 
 pytest-sqlite: $(STAMP)
 	ROSTER_TEST_DATABASE=sqlite $(BIN)/python -m pytest
 
 pytest-postgres: $(STAMP)
 	ROSTER_TEST_DATABASE=postgresql ROSTER_TEST_POSTGRES_URL=$(PG_TEST_URL) $(BIN)/python -m pytest
+
+# The multi-worker suites with 4 workers, whose servers reach PostgreSQL through PgBouncer in
+# transaction pooling (.ci/pgbouncer starts one on PGBOUNCER).
+PGBOUNCER ?= 127.0.0.1:6432
+PGBOUNCER_TESTS = tests/test_workers.py tests/test_server.py::test_concurrent_burst
+pytest-pgbouncer: $(STAMP)
+	ROSTER_TEST_DATABASE=postgresql ROSTER_TEST_POSTGRES_URL=$(PG_TEST_URL) \
+	ROSTER_TEST_PGBOUNCER=$(PGBOUNCER) ROSTER_TEST_WORKERS=4 $(BIN)/python -m pytest $(PGBOUNCER_TESTS)
 
 # The sdist and the wheel built from it, as operators install them (tests/test_packaging.py).
 dist: $(STAMP)

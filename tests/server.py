@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from roster.testing.server import (
     HOST,
@@ -36,6 +37,10 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 15.0
 FAST_HASHING_ENV = {"ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1"}
+# `make pytest-pgbouncer`: servers reach PostgreSQL through PgBouncer (host:port), with this
+# many workers where a test runs several.
+PGBOUNCER = os.environ.get("ROSTER_TEST_PGBOUNCER")
+WORKERS = int(os.environ.get("ROSTER_TEST_WORKERS", "2"))
 Launcher = Callable[[int, int], list[str]]  # (port, workers) -> the command line
 
 
@@ -62,6 +67,15 @@ def fresh_database_url(template: TemplateLike, directory: Path) -> str:
     path = directory / "roster.db"
     shutil.copyfile(template.path, path)
     return f"sqlite+aiosqlite:///{path}"
+
+
+def through_pgbouncer(database_url: str) -> str:
+    """The server's URL for a test database: through PgBouncer when the run asks for it."""
+    url = make_url(database_url)
+    if PGBOUNCER is None or url.get_backend_name() != "postgresql":
+        return database_url
+    host, _, port = PGBOUNCER.partition(":")
+    return url.set(host=host, port=int(port)).render_as_string(hide_password=False)
 
 
 def hypercorn(python: str = sys.executable, worker_class: str = "asyncio") -> Launcher:
@@ -106,10 +120,11 @@ def run_server(
     scratch = tempfile.mkdtemp(prefix="server-tmp-", dir=log_dir)  # its metrics, and the rest
     environment = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": through_pgbouncer(database_url),
         **FAST_HASHING_ENV,
         "PYTHONUNBUFFERED": "1",
         "TMPDIR": scratch,
+        **({"DB_PGBOUNCER": "true"} if PGBOUNCER else {}),
         **(env or {}),
     }
     command = (launcher or hypercorn())(port, workers)

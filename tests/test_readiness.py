@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from quart import Quart
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from roster.db.connect import create_engine
 from roster.db.migrations import head_revision, upgrade
@@ -108,7 +109,7 @@ async def test_readiness_goes_through_the_path_requests_take(settings: Settings)
     """Readiness is a unit of work like any request's: with every SQLite reader thread, or
     every pooled PostgreSQL connection, held past its deadline it is 503, then 200 once they
     are free."""
-    limited = {"db_connect_timeout": 0.5, "db_pool_size": 2, "db_max_overflow": 0}
+    limited = {"db_connect_timeout": 0.5, "db_connections": 2}
     async with serving(settings, **limited, db_pool_timeout=0.2) as app:
         async with holding_every_connection(app, settings):
             busy = await app.test_client().get("/health/ready")
@@ -117,16 +118,23 @@ async def test_readiness_goes_through_the_path_requests_take(settings: Settings)
     assert free.status_code == 200
 
 
+def _sleep(connection: Connection, seconds: float) -> None:
+    connection.execute(text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})
+
+
 @contextlib.asynccontextmanager
 async def holding_every_connection(app: Quart, settings: Settings) -> AsyncIterator[None]:
     db = runtime_of(app).db
-    if isinstance(db, PostgreSQLDatabase):
-        reads = db.reads
-        async with reads.connect(), reads.connect():  # the readers' pool of 2, both taken
+    if isinstance(db, PostgreSQLDatabase):  # its 2 connections, both taken for a while
+        held = [asyncio.ensure_future(db.read(_sleep, 1.5)) for _ in range(db.connections)]
+        await asyncio.sleep(0.2)
+        try:
             yield
+        finally:
+            await asyncio.gather(*held)
         return
     release = threading.Event()
-    held = [
+    readers = [
         asyncio.ensure_future(db.read(lambda _connection: release.wait(30)))
         for _ in range(READER_THREADS)
     ]
@@ -135,4 +143,4 @@ async def holding_every_connection(app: Quart, settings: Settings) -> AsyncItera
         yield
     finally:
         release.set()
-        await asyncio.gather(*held)
+        await asyncio.gather(*readers)

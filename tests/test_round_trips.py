@@ -45,7 +45,7 @@ async def statements(app: Any, alice: Account) -> Statements:
     counted = Statements()
     db = runtime_of(app).db
     assert isinstance(db, PostgreSQLDatabase)
-    for engine in db.engines:
+    for engine in [db.engine]:
         counted.watch(engine)
         await engine.dispose()
     return counted

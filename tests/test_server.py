@@ -14,7 +14,18 @@ import httpx
 import pytest
 
 from .helpers import PASSWORD, Json, bearer, unique_email
-from .server import HOST, Server, close, login, raw_exchange, read_response, register, run_server
+from .server import (
+    HOST,
+    PGBOUNCER,
+    WORKERS,
+    Server,
+    close,
+    login,
+    raw_exchange,
+    read_response,
+    register,
+    run_server,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -130,7 +141,9 @@ async def resent(send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Respons
 async def test_concurrent_burst(database_url: str, tmp_path: Path) -> None:
     """300 registrations and 150 reads at once, over up to 200 connections: all answered."""
     registrations, reads = 300, 150
-    with run_server(database_url, log_dir=tmp_path, env={"LOG_LEVEL": "WARNING"}) as server:
+    workers = WORKERS if PGBOUNCER else 1
+    env = {"LOG_LEVEL": "WARNING"}
+    with run_server(database_url, workers=workers, log_dir=tmp_path, env=env) as server:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=60.0) as http:
             owner = await register(http)

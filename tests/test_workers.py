@@ -18,21 +18,26 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from roster.db.connect import create_engine
+from roster.settings import Settings
 from tests.conftest import Template
 from tests.helpers import PASSWORD, bearer, unique_email
 from tests.server import (
     FAST_HASHING_ENV,
+    PGBOUNCER,
+    WORKERS,
     Server,
     fresh_database_url,
     login,
     register,
     run_server,
 )
+from tests.test_metrics import samples, value
 
 pytestmark = pytest.mark.e2e
 
-WORKERS = 2
 ATTEMPTS_ALLOWED = 5
 ACCESS_LINE = re.compile(r"pid=(\d+) \[([0-9a-f]{32})\] (\w+) (\S+) (\d{3})")
 
@@ -213,6 +218,43 @@ async def test_hundreds_of_concurrent_writes_lose_nothing(
     assert listed.json()["meta"]["total"] == registered
     assert len(pids_of(server, results)) == WORKERS
     assert "database is locked" not in server.log()
+
+
+async def test_the_workers_stay_within_their_connection_budget(
+    server: Server, database: str, http: httpx.AsyncClient
+) -> None:
+    """workers x DB_CONNECTIONS PostgreSQL connections at most, whatever the load, and
+    /metrics says so (README, Deployment)."""
+    if not database.startswith("postgresql") or PGBOUNCER:
+        pytest.skip("PostgreSQL's connections, counted at the server")
+    budget = WORKERS * Settings.model_fields["db_connections"].default
+    auth = bearer(await login(http, await new_user(http)))
+
+    async def batch() -> list[Sent]:
+        reads = (send(http, "GET", "/api/profile", headers=auth) for _ in range(200))
+        return list(await asyncio.gather(*reads))
+
+    await until_every_worker(server, batch)
+    held = await connections_of_roster(database)
+    scraped = samples((await http.get("/metrics")).text)
+    assert value(scraped, "roster_database_capacity", kind="connections") == budget
+    assert 0 < held <= budget
+
+
+async def connections_of_roster(database: str) -> int:
+    engine = create_engine(Settings(database_url=database))
+    try:
+        async with engine.connect() as connection:
+            count = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'roster'"
+                    " AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await engine.dispose()
+    return int(count or 0)
 
 
 def test_log_lines_name_their_worker(server: Server) -> None:

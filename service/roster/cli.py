@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from . import __version__
 from .api.schemas import UserCreate
-from .db import migrations, outage
+from .db import migrations, outage, postgresql
 from .db.connect import open_database
 from .db.database import Database
 from .domain.passwords import Passwords
@@ -124,6 +124,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     sockets = listen(config)  # a port another server holds stops us before anything else
     _upgrade(settings)
     logger.info("database at revision %s", migrations.head_revision())
+    if not settings.is_sqlite:
+        problem = asyncio.run(postgresql.budget_problem(settings, config.workers))
+        if problem is not None:
+            logger.warning(problem)
     return serve(config, settings, sockets)
 
 

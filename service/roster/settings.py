@@ -40,6 +40,13 @@ _DRIVERS = {
 DATABASE_URL_FORMS = "sqlite+aiosqlite:///path/to/roster.db or postgresql+asyncpg://user@host/db"
 
 
+# Variables of earlier releases that no longer mean anything: refused, not silently ignored.
+REPLACED = dict.fromkeys(
+    ("DB_POOL_SIZE", "DB_MAX_OVERFLOW"),
+    "set DB_CONNECTIONS, every PostgreSQL connection a worker holds (README)",
+)
+
+
 class SettingsError(ValueError):
     """A configuration variable holds a value the service cannot use."""
 
@@ -152,9 +159,10 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     log_format: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = "text"
     cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_origins)] = ()
-    db_pool_size: Positive = 10
-    db_max_overflow: NonNegative = 10
-    db_pool_timeout: Seconds = 10.0
+    # PostgreSQL: every connection a worker holds (reads, writes, the costly-read lanes).
+    db_connections: Positive = 10
+    db_pool_timeout: Seconds = 3.0  # the longest a unit of work waits for one (503 after)
+    db_pgbouncer: bool = False  # connections go through PgBouncer in transaction pooling
     db_connect_timeout: Seconds = 5.0
     db_command_timeout: Seconds = 10.0
     db_busy_timeout_ms: Positive = 10_000
@@ -195,7 +203,11 @@ class Settings(BaseSettings):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings the environment (or `environ`) gives; SettingsError naming the first
         variable that holds a value the service cannot use."""
-        source = _Environment(cls, os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
+        replaced = sorted(REPLACED.keys() & environ.keys())
+        if replaced:
+            raise SettingsError(f"{replaced[0]} is gone: {REPLACED[replaced[0]]}")
+        source = _Environment(cls, environ)
         try:
             return cls(**source())
         except ValidationError as error:

@@ -25,7 +25,11 @@ def open_database(
 def create_engine(settings: Settings) -> AsyncEngine:
     """An async engine on the database of `settings`, for migrations and tools."""
     if not settings.is_sqlite:
-        return postgresql.engine(settings, pool_pre_ping=True)
+        return create_async_engine(
+            settings.database_url,
+            pool_pre_ping=True,
+            connect_args=postgresql.connect_args(settings),
+        )
     engine = create_async_engine(
         settings.database_url, connect_args={"timeout": settings.db_busy_timeout_ms / 1000}
     )

@@ -1,20 +1,31 @@
-"""PostgreSQL through asyncpg: units of work run through `run_sync` on pooled connections.
+"""PostgreSQL through asyncpg: units of work run through `run_sync` on one pool of exactly
+DB_CONNECTIONS connections per worker, shared by every kind of work, taken in turns.
 
-Reads run on an engine of their own in autocommit, without a ping at checkout or a reset on
-return, so a read is its statements and nothing else (no BEGIN, no ROLLBACK, no ping); a dead
-pooled connection is retried once instead. The quick and the bounded lanes are engines whose
-statements stop after their time (`statement_timeout`).
+- A read runs in autocommit: its statements and nothing else (no BEGIN, no ROLLBACK, no
+  ping), one round trip for an authenticated read. Behind PgBouncer (DB_PGBOUNCER), in a
+  transaction.
+- A write runs in a transaction of its own, which it commits.
+- A read in the quick or the bounded lane runs in a transaction whose statements stop after
+  the lane's time (`SET LOCAL statement_timeout`: per transaction, so it also holds behind
+  PgBouncer in transaction pooling), without parallel workers; one bounded read at a time.
+
+A pooled connection found dead (a restart, a failover) when a unit starts is replaced, and the
+unit runs once more: nothing of it ran. A unit that failed while committing is never repeated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from ..errors import QueryTooExpensive
 from ..serving.draining import WorkGate
@@ -22,118 +33,186 @@ from ..serving.metrics import Metrics
 from ..settings import Settings
 from .database import Database, Lane, ReadUnit, WriteUnit
 from .outage import sqlstate
+from .turns import Turns
 
-QUICK_CONNECTIONS = 4
 QUERY_CANCELED = "57014"  # statement_timeout
+COMMITTING = "roster_committing"  # a write whose commit had begun when it failed
 T = TypeVar("T")
 
 
 class PostgreSQLDatabase(Database):
-    """An engine for writes, one for reads, and one per costly-read lane."""
-
     dialect = "postgresql"
 
     def __init__(
         self, settings: Settings, metrics: Metrics | None = None, gate: WorkGate | None = None
     ) -> None:
         super().__init__(settings, metrics, gate)
-        self._pooled = settings.db_pool_size + settings.db_max_overflow
-        self.writes = engine(settings, pool_pre_ping=True)
-        self._sessions = async_sessionmaker(self.writes, expire_on_commit=False)
-        self.reads = reads_engine(settings)
-        self._lanes = {
-            Lane.QUICK: reads_engine(settings, round(self.quick_seconds * 1000), QUICK_CONNECTIONS),
-            Lane.BOUNDED: reads_engine(settings, settings.list_budget_ms, 1),
+        self.engine = engine(settings)
+        self.connections = settings.db_connections
+        self._turns = Turns(
+            settings.db_connections, settings.db_pool_timeout, settings.retry_after_seconds
+        )
+        self._timeouts = {
+            Lane.QUICK: round(self.quick_seconds * 1000),
+            Lane.BOUNDED: settings.list_budget_ms,
         }
-
-    @property
-    def engines(self) -> tuple[AsyncEngine, ...]:
-        return (self.writes, self.reads, *self._lanes.values())
+        self._bounded = asyncio.Semaphore(1)  # one costly read at a time per worker
+        # Behind PgBouncer in transaction pooling a statement is prepared and run in one
+        # transaction (on one server connection): reads too, at two more round trips.
+        self._autocommit = not settings.db_pgbouncer
 
     def capacity(self) -> dict[str, int]:
-        return {"connections": 2 * self._pooled}
+        return {"connections": self.connections}
 
     async def _read(self, unit: ReadUnit[T], lane: Lane) -> T:
         if lane is Lane.NORMAL:
-            return await _apart(self._read_retrying(self.reads, unit))
+            return await _apart(self._reading(unit))
+        if lane is Lane.QUICK:
+            return await _apart(self._reading_within(unit, lane))
+        async with self._bounded:
+            return await _apart(self._reading_within(unit, lane))
+
+    async def _write(self, unit: WriteUnit[T]) -> T:
+        return await _apart(self._writing(unit))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def _reading(self, unit: ReadUnit[T]) -> T:
+        async def attempt() -> T:
+            async with self._turns.turn(), self.engine.connect() as connection:
+                if self._autocommit:
+                    await connection.execution_options(isolation_level="AUTOCOMMIT")
+                with self.busy("read"):
+                    result = await connection.run_sync(unit)
+                if not self._autocommit:
+                    await connection.rollback()
+                return result
+
+        return await _once_more_if_dead(attempt)
+
+    async def _reading_within(self, unit: ReadUnit[T], lane: Lane) -> T:
+        async def attempt() -> T:
+            async with self._turns.turn(), self.engine.connect() as connection:
+                with self.busy("read"):
+                    await _limit(connection, self._timeouts[lane])
+                    result = await connection.run_sync(unit)
+                    await connection.commit()
+                    return result
+
         try:
-            return await _apart(self._read_retrying(self._lanes[lane], unit))
+            return await _once_more_if_dead(attempt)
         except sa_exc.DBAPIError as error:
             if sqlstate(error) == QUERY_CANCELED:
                 raise QueryTooExpensive() from error
             raise
 
-    async def _write(self, unit: WriteUnit[T]) -> T:
-        async def work() -> T:
-            async with self._sessions() as session:
-                with self.busy("write"):
-                    return await session.run_sync(unit)
+    async def _writing(self, unit: WriteUnit[T]) -> T:
+        async def attempt() -> T:
+            session = AsyncSession(self.engine, sync_session_class=_TrackedSession)
+            async with self._turns.turn(), session:
+                try:
+                    with self.busy("write"):
+                        return await session.run_sync(unit)
+                except sa_exc.DBAPIError as error:
+                    if session.sync_session.info.get(COMMITTING):
+                        setattr(error, COMMITTING, True)  # it may have committed: never again
+                    raise
 
-        return await _apart(work())
+        return await _once_more_if_dead(attempt)
 
-    async def close(self) -> None:
-        for each in self.engines:
-            await each.dispose()
 
-    async def _read_retrying(self, engine: AsyncEngine, unit: ReadUnit[T]) -> T:
-        try:
-            return await self._read_on(engine, unit)
-        except sa_exc.DBAPIError as error:
-            if not error.connection_invalidated:
-                raise
-        # The pooled connection had died (a restart, a failover): nothing ran, so once more
-        # on a new one (the pool drops the dead ones as it meets them).
-        return await self._read_on(engine, unit)
+class _TrackedSession(Session):
+    """A session that notes when its commit has begun."""
 
-    async def _read_on(self, engine: AsyncEngine, unit: ReadUnit[T]) -> T:
-        async with engine.connect() as connection:
-            with self.busy("read"):
-                return await connection.run_sync(unit)
+    def commit(self) -> None:
+        self.info[COMMITTING] = True
+        super().commit()
+
+
+async def _limit(connection: AsyncConnection, timeout_ms: int) -> None:
+    """This transaction's statements stop after `timeout_ms`, each on one core."""
+    await connection.execute(text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+    await connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
+async def _once_more_if_dead(attempt: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await attempt()
+    except sa_exc.DBAPIError as error:
+        if not error.connection_invalidated or _while_committing(error):
+            raise
+    return await attempt()  # the pool has let the dead connection go
+
+
+def _while_committing(error: sa_exc.DBAPIError) -> bool:
+    return bool(getattr(error, COMMITTING, False))
+
+
+_BUDGET = text(
+    "SELECT current_setting('max_connections')::int AS allowed,"
+    " current_setting('superuser_reserved_connections')::int AS reserved,"
+    " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS in_use"
+)
+
+
+async def budget_problem(settings: Settings, workers: int) -> str | None:
+    """Why `workers` x DB_CONNECTIONS cannot fit the server's max_connections beside the
+    connections already in use there, or None when it fits (or PgBouncer stands between)."""
+    if settings.db_pgbouncer:
+        return None
+    checking = create_async_engine(
+        settings.database_url, poolclass=NullPool, connect_args=connect_args(settings)
+    )
+    try:
+        async with checking.connect() as connection:
+            row = (await connection.execute(_BUDGET)).one()
+    finally:
+        await checking.dispose()
+    wanted = workers * settings.db_connections
+    free = row.allowed - row.reserved - (row.in_use - 1)  # this check's own one is going
+    if wanted <= free:
+        return None
+    return (
+        f"{workers} workers x DB_CONNECTIONS {settings.db_connections} = {wanted} PostgreSQL "
+        f"connections, but the server allows {row.allowed - row.reserved} and "
+        f"{row.in_use - 1} are in use: lower DB_CONNECTIONS or --workers, raise "
+        "max_connections, or put PgBouncer in front (README, Deployment)"
+    )
+
+
+def engine(settings: Settings) -> AsyncEngine:
+    """The pool: exactly DB_CONNECTIONS, no overflow, no ping at checkout, nothing sent when a
+    connection is returned (a read has no transaction to end; a write has ended its own)."""
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_connections,
+        max_overflow=0,
+        pool_timeout=settings.db_pool_timeout,
+        pool_reset_on_return=None,
+        connect_args=connect_args(settings),
+    )
 
 
 def connect_args(settings: Settings) -> dict[str, Any]:
     # Every wait is bounded: connecting, and each statement (a network that drops packets
     # would otherwise hold a request for as long as the partition lasts).
-    return {"timeout": settings.db_connect_timeout, "command_timeout": settings.db_command_timeout}
+    args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.db_command_timeout,
+        "server_settings": {"application_name": "roster"},  # in pg_stat_activity
+    }
+    if settings.db_pgbouncer:
+        # PgBouncer in transaction pooling hands each transaction any server connection: no
+        # prepared statement may outlive its transaction, nor share a name with another's.
+        args["statement_cache_size"] = 0
+        args["prepared_statement_cache_size"] = 0
+        args["prepared_statement_name_func"] = _statement_name
+    return args
 
 
-def engine(settings: Settings, **options: Any) -> AsyncEngine:
-    return create_async_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        connect_args=connect_args(settings),
-        **options,
-    )
-
-
-def reads_engine(
-    settings: Settings, budget_ms: int | None = None, connections: int | None = None
-) -> AsyncEngine:
-    """Autocommit, no ping, no reset on return. With `budget_ms`, a lane for costly reads:
-    `connections` of them, each statement stopped after `budget_ms`, and no parallel workers
-    beside it (one costly read takes one core at most)."""
-    args = connect_args(settings)
-    pool: dict[str, Any] = {}
-    if budget_ms is not None:
-        args["server_settings"] = {
-            "statement_timeout": str(budget_ms),
-            "max_parallel_workers_per_gather": "0",
-        }
-        pool = {"pool_size": connections or 1, "max_overflow": 0}
-    return create_async_engine(
-        settings.database_url,
-        **{
-            "pool_size": settings.db_pool_size,
-            "max_overflow": settings.db_max_overflow,
-            **pool,
-        },
-        pool_timeout=settings.db_pool_timeout,
-        isolation_level="AUTOCOMMIT",
-        pool_reset_on_return=None,
-        connect_args=args,
-    )
+def _statement_name() -> str:
+    return f"__roster_{uuid.uuid4().hex}__"
 
 
 async def _apart(work: Coroutine[Any, Any, T]) -> T:
