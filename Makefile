@@ -2,25 +2,36 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
+# The newest Python Roster supports: `make test` runs the SQLite suite on it too, when it is here.
+# (pyenv's shim of a version that is installed but not selected fails: its own path then.)
+NEWEST_PYTHON ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null \
+	|| ls $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-postgres pytest-pgbouncer dist bench bench-scale bench-client clean
+.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-newest pytest-postgres pytest-pgbouncer dist bench bench-scale bench-client clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml client/pyproject.toml constraints.txt
+# What serving needs, and nothing more (`make run`).
+$(RUN_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	touch $(RUN_STAMP)
+
+# And what testing needs (every other target).
+$(STAMP): $(RUN_STAMP) client/pyproject.toml
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]" -e client
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/roster serve --host $(HOST) --port $(PORT)
 
-test: lint typecheck pytest
+test: lint typecheck pytest pytest-newest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,6 +45,14 @@ pytest: pytest-sqlite pytest-postgres pytest-pgbouncer
 
 pytest-sqlite: $(STAMP)
 	ROSTER_TEST_DATABASE=sqlite $(BIN)/python -m pytest
+
+# The SQLite suite on the newest supported Python, in a virtualenv of its own.
+pytest-newest:
+	@if [ -z "$(NEWEST_PYTHON)" ]; then \
+		echo "no python3.13 here: the SQLite run on the newest Python is skipped"; \
+	else \
+		$(MAKE) --no-print-directory pytest-sqlite PYTHON=$(NEWEST_PYTHON) VENV=.venv-newest; \
+	fi
 
 pytest-postgres: $(STAMP)
 	ROSTER_TEST_DATABASE=postgresql ROSTER_TEST_POSTGRES_URL=$(PG_TEST_URL) $(BIN)/python -m pytest
@@ -67,5 +86,5 @@ bench-client: $(STAMP)
 	$(BIN)/python -m bench.client
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) .venv-newest .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
 	rm -f roster.db roster.db-wal roster.db-shm

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -13,7 +14,10 @@ from pathlib import Path
 import pytest
 
 import roster
+from roster.app import create_app
+from roster.settings import Settings
 
+from . import pg
 from .helpers import PASSWORD, unique_email
 from .server import FAST_HASHING_ENV, REPOSITORY
 
@@ -22,13 +26,14 @@ TIMEOUT = 60.0
 
 
 def run(
-    *args: str, database_url: str, env: Mapping[str, str] | None = None
+    *args: str, database_url: str, env: Mapping[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "DATABASE_URL": database_url, **FAST_HASHING_ENV, **(env or {})}
     return subprocess.run(
         [str(ROSTER), *args],
         cwd=REPOSITORY,
         env=environment,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -163,3 +168,95 @@ def test_an_unreachable_database_is_a_message_not_a_traceback() -> None:
         assert result.returncode == 1, args
         assert result.stderr.startswith("roster: cannot reach the database"), result.stderr
         assert "Traceback" not in result.stderr
+
+
+# --- the password never only on the command line -------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["stdin", "environment"])
+def test_create_user_takes_the_password_off_the_command_line(
+    database_url: str, source: str
+) -> None:
+    """`ps` and shell history see the command line: the password can come another way."""
+    email = unique_email("quiet")
+    args = ("create-user", "--name", "Quiet", "--email", email)
+    if source == "stdin":
+        created = run(*args, "--password-stdin", database_url=database_url, stdin=PASSWORD + "\n")
+    else:
+        created = run(*args, database_url=database_url, env={"ROSTER_PASSWORD": PASSWORD})
+    assert created.returncode == 0, created.stderr
+    assert PASSWORD not in created.stdout + created.stderr
+    login = run_login(database_url, email, PASSWORD)
+    assert login == 201
+
+
+def test_create_user_without_a_password_says_where_to_give_one(database_url: str) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "ROSTER_PASSWORD"}
+    created = subprocess.run(
+        [str(ROSTER), "create-user", "--name", "N", "--email", unique_email()],
+        cwd=REPOSITORY,
+        env={**env, "DATABASE_URL": database_url},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert created.returncode == 1
+    assert created.stderr.startswith("roster: no password:")
+    assert "--password-stdin" in created.stderr
+
+
+def run_login(database_url: str, email: str, password: str) -> int:
+    """The status of a login with these credentials, in process."""
+
+    async def attempt() -> int:
+        app = create_app(Settings(database_url=database_url, metrics_enabled=False))
+        async with app.test_app():
+            body = {"email": email, "password": password}
+            return (await app.test_client().post("/api/tokens", json=body)).status_code
+
+    return asyncio.run(attempt())
+
+
+# --- start-up mistakes: one line, naming the variable ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://root@127.0.0.1/roster", "roster: DATABASE_URL must be"),
+        ("sqlite:////no/such/folder/roster.db", "roster: DATABASE_URL: cannot open the SQLite"),
+        ("postgresql://postgres@127.0.0.1:1/test", "roster: cannot reach the database at"),
+        (
+            "postgres://postgres@127.0.0.1:5432/roster_no_such_database",
+            "roster: DATABASE_URL names database 'roster_no_such_database', which does not exist",
+        ),
+    ],
+)
+def test_a_database_url_mistake_is_one_line(url: str, expected: str) -> None:
+    if "5432" in url and pg.unavailable_reason() is not None:
+        pytest.skip("needs the PostgreSQL server")
+    result = run("migrate", database_url=url)
+    assert result.returncode == 1
+    assert result.stderr.startswith(expected), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgres://postgres@127.0.0.1:5432/test", "postgresql+asyncpg://"),
+        ("postgresql://postgres@127.0.0.1:5432/test", "postgresql+asyncpg://"),
+        ("sqlite:///./roster.db", "sqlite+aiosqlite:///"),
+    ],
+)
+def test_urls_other_tools_write_are_understood(url: str, driver: str) -> None:
+    assert Settings.from_env({"DATABASE_URL": url}).database_url.startswith(driver)
+
+
+def test_variables_of_earlier_releases_are_refused_with_what_replaced_them() -> None:
+    result = run("migrate", database_url="sqlite:///x.db", env={"DB_POOL_SIZE": "20"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("roster: DB_POOL_SIZE is gone: set DB_CONNECTIONS")

@@ -186,11 +186,11 @@ async def test_roster_server_starts_roster(roster_server, roster):
     user = await roster.users.create("Grace", "grace@example.com", "correct horse battery")
     assert user.email == "grace@example.com"
 """
-PYTEST_INI = """
-[tool.pytest.ini_options]
-asyncio_mode = "auto"
-asyncio_default_fixture_loop_scope = "function"
-"""
+def readme_setup() -> str:
+    """The pytest set-up the README gives teams (its `[tool.pytest.ini_options]` block)."""
+    readme = (REPOSITORY / "README.md").read_text()
+    start = readme.index("```toml\n[tool.pytest.ini_options]") + len("```toml\n")
+    return readme[start : readme.index("```", start)]
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +226,7 @@ def test_a_team_with_its_own_service_package_runs_its_tests_with_the_plugin(
     (project / "service" / "app.py").write_text('GREETING = "theirs"\n')
     (project / "tests").mkdir()
     (project / "tests" / "test_theirs.py").write_text(THEIR_TESTS)
-    ini = PYTEST_INI + ('pythonpath = ["."]\n' if layout == "pythonpath" else "")
+    ini = readme_setup() + ('pythonpath = ["."]\n' if layout == "pythonpath" else "")
     (project / "pyproject.toml").write_text(ini)
     if layout == "root conftest":
         (project / "conftest.py").write_text("")

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import httpx
 from pydantic import PrivateAttr
@@ -19,6 +19,18 @@ from .errors import RetryLater, TransportError, error_of, retry_after
 
 Role = Literal["user", "admin"]
 Status = Literal["active", "disabled"]
+
+
+class UserChanges(TypedDict, total=False):
+    """What `users.update` may change: a misspelt or mistyped field fails type-checking."""
+
+    name: str
+    email: str
+    password: str
+    role: Role
+    status: Status
+
+
 Sort = Literal["id", "-id", "name", "-name", "email", "-email", "created_at", "-created_at"]
 RETRIED_STATUSES = frozenset({429, 503})
 # A request that never reached the server may always be sent again.
@@ -297,11 +309,12 @@ class Users:
             await self._client.request("PUT", _path(user), json=body, headers=_if_match(user))
         )
 
-    async def update(self, user: int | User, **changes: Any) -> User:
+    async def update(self, user: int | User, **changes: Unpack[UserChanges]) -> User:
         """PATCH the fields given (`name`, `email`, `password`, `role`, `status`). Given a
         `User`, only if it has not changed since it was read (`PreconditionFailed`)."""
+        body = dict(changes)
         response = await self._client.request(
-            "PATCH", _path(user), json=changes, headers=_if_match(user), retry_unsent_only=True
+            "PATCH", _path(user), json=body, headers=_if_match(user), retry_unsent_only=True
         )
         return user_of(response)
 

@@ -1,3 +1,5 @@
 """Roster: an async REST API for users and bearer-token authentication."""
 
-__version__ = "1.0.0"
+# The version of the contract this release implements (docs/API.md): `roster --version`,
+# /openapi.json and /docs say it; a client can tell what it may rely on.
+__version__ = "1.1.0"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +27,7 @@ from .serving.processes import CannotListen, hypercorn_config, listen, serve
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger("roster.serve")
+PASSWORD_VARIABLE = "ROSTER_PASSWORD"  # noqa: S105 (the name of a variable, not a secret)
 
 
 class CommandFailed(Exception):
@@ -53,7 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create-user", help="create a user and print it as JSON")
     create.add_argument("--name", required=True)
     create.add_argument("--email", required=True)
-    create.add_argument("--password", required=True)
+    secret = create.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--password", help="the password on the command line (seen in ps and shell history)"
+    )
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
     create.add_argument("--admin", action="store_true", help="make the user an admin")
     serve_command = commands.add_parser("serve", help="migrate, then serve with hypercorn")
     serve_command.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -72,6 +81,9 @@ def _migrate(settings: Settings) -> int:
 
 
 def _upgrade(settings: Settings) -> None:
+    problem = outage.sqlite_file_problem(settings.database_url)
+    if problem is not None:
+        raise CommandFailed(problem)
     try:
         migrations.upgrade(settings.database_url)
     except Exception as error:
@@ -80,8 +92,9 @@ def _upgrade(settings: Settings) -> None:
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
     role = "admin" if args.admin else DEFAULT_ROLE
+    password = _password(args)
     try:
-        data = UserCreate(name=args.name, email=args.email, password=args.password, role=role)
+        data = UserCreate(name=args.name, email=args.email, password=password, role=role)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
@@ -129,6 +142,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         if problem is not None:
             logger.warning(problem)
     return serve(config, settings, sockets)
+
+
+def _password(args: argparse.Namespace) -> str:
+    """From --password, standard input (--password-stdin), ROSTER_PASSWORD, or a prompt."""
+    if args.password is not None:
+        return str(args.password)
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if PASSWORD_VARIABLE in os.environ:
+        return os.environ[PASSWORD_VARIABLE]
+    if not sys.stdin.isatty():
+        raise CommandFailed(
+            f"no password: use --password-stdin, {PASSWORD_VARIABLE}, or a terminal"
+        )
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        raise CommandFailed("the passwords differ")
+    return first
 
 
 def _unusable(error: Exception, settings: Settings) -> Exception:

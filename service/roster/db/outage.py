@@ -3,6 +3,9 @@ as opposed to a statement that is wrong (500, a bug)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
@@ -70,13 +73,29 @@ def explain(error: BaseException, database_url: str) -> str | None:
             "check the user and password in DATABASE_URL"
         )
     if url.get_backend_name() == "sqlite" and _cannot_open(error):
-        return (
-            f"DATABASE_URL: cannot open the SQLite file {url.database!r}: "
-            "does its folder exist, and may Roster write there?"
-        )
+        return _cannot_open_file(url.database)
     if is_unavailable(error):
         return f"cannot reach the database at {where} (DATABASE_URL): {_reason(error)}"
     return None
+
+
+def sqlite_file_problem(database_url: str) -> str | None:
+    """Why the SQLite file of DATABASE_URL cannot be opened, checked before anything opens it
+    (aiosqlite's thread outlives a failed open and prints its own traceback at exit)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    folder = Path(url.database).resolve().parent
+    if folder.is_dir() and os.access(folder, os.W_OK):
+        return None
+    return _cannot_open_file(url.database)
+
+
+def _cannot_open_file(path: str | None) -> str:
+    return (
+        f"DATABASE_URL: cannot open the SQLite file {path!r}: "
+        "does its folder exist, and may Roster write there?"
+    )
 
 
 def _cannot_open(error: BaseException) -> bool:
