@@ -186,6 +186,8 @@ async def test_roster_server_starts_roster(roster_server, roster):
     user = await roster.users.create("Grace", "grace@example.com", "correct horse battery")
     assert user.email == "grace@example.com"
 """
+
+
 def readme_setup() -> str:
     """The pytest set-up the README gives teams (its `[tool.pytest.ini_options]` block)."""
     readme = (REPOSITORY / "README.md").read_text()
