@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from roster.db.connect import create_engine
+from roster.db.models import UtcDateTime
 from roster.settings import Settings
 
 V1_INSERT = text(
     "INSERT INTO users (name, email, password_hash, role, created_at, updated_at) "
     "VALUES (:name, :email, 'not-a-hash', :role, :now, :now)"
-)
+).bindparams(bindparam("now", type_=UtcDateTime))  # as the column stores it, not sqlite3's way
 
 
 async def import_users(url: str, users: Sequence[tuple[str, str]], role: str = "user") -> None:
