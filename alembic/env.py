@@ -50,7 +50,9 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_engine(Settings(database_url=database_url()))
+    # The environment's other settings too: behind PgBouncer (DB_PGBOUNCER), its way.
+    settings = Settings.from_env().model_copy(update={"database_url": database_url()})
+    engine = create_engine(settings)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(do_run_migrations)

@@ -18,6 +18,11 @@ def create_database() -> str:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 
 
+def through_pgbouncer(url: str, port: int = 6432) -> str:
+    """The same database through PgBouncer on the local host."""
+    return url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{port}/")
+
+
 def drop_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -63,8 +63,9 @@ SETTINGS_SHOWN = (
     "ARGON2_TIME_COST",
     "ARGON2_PARALLELISM",
     "PASSWORD_HASH_WORKERS",
-    "DB_POOL_SIZE",
-    "DB_MAX_OVERFLOW",
+    "DB_CONNECTIONS",
+    "DB_POOL_TIMEOUT",
+    "DB_PGBOUNCER",
     "DB_BUSY_TIMEOUT_MS",
 )
 
@@ -80,10 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--users", type=int, default=1000, help="users seeded (default 1000)")
     parser.add_argument(
         "--backend",
-        choices=("sqlite", "postgresql"),
+        choices=("sqlite", "postgresql", "pgbouncer"),
         default="sqlite",
         help="Roster's database: a fresh SQLite file, or a fresh database on the local "
-        "PostgreSQL server (127.0.0.1:5432, dropped at the end)",
+        "PostgreSQL server (127.0.0.1:5432, dropped at the end), or that database through "
+        "PgBouncer in transaction pooling (127.0.0.1:6432, .ci/pgbouncer starts one)",
     )
     parser.add_argument(
         "--worker-class",
@@ -112,9 +114,12 @@ class Bench:
             args.s5_duration if args.s5_duration is not None else (10 if args.quick else 60)
         )
         self.database_url = f"sqlite+aiosqlite:///{workdir / 'roster.db'}"
-        if args.backend == "postgresql":
+        if args.backend != "sqlite":
             self.database_url = postgres.create_database()
         self.env = {**os.environ, "DATABASE_URL": self.database_url}
+        if args.backend == "pgbouncer":  # migrated directly, served through PgBouncer
+            self.env |= {"DATABASE_URL": postgres.through_pgbouncer(self.database_url)}
+            self.env |= {"DB_PGBOUNCER": "true"}
         self.run = Run(started=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), meta={})
 
     # -- servers -------------------------------------------------------------------------
@@ -156,7 +161,7 @@ class Bench:
         subprocess.run(
             [sys.executable, "-m", "roster", "migrate"],
             cwd=REPOSITORY,
-            env=self.env,
+            env={**self.env, "DATABASE_URL": self.database_url},  # directly
             check=True,
             timeout=120,
             stdout=subprocess.DEVNULL,
@@ -397,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("interrupted")
         status = 130
     finally:
-        if bench is not None and args.backend == "postgresql":
+        if bench is not None and args.backend != "sqlite":
             postgres.drop_database(bench.database_url)
         if args.keep or status not in (0, 130):
             _say(f"kept {workdir} (database and server logs)")

@@ -32,6 +32,7 @@ class WrkResult:
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    shed: int = 0  # status errors that were 503 with Retry-After (load shed, not failures)
 
     @property
     def rps(self) -> float:
@@ -69,6 +70,7 @@ class WrkResult:
                     p50_ms=raw["p50_us"] / 1000,
                     p90_ms=raw["p90_us"] / 1000,
                     p99_ms=raw["p99_us"] / 1000,
+                    shed=int(raw.get("shed_with_retry_after", 0)),
                 )
         raise BenchError(f"wrk printed no {MARKER.strip()} line:\n{output[-2000:]}")
 

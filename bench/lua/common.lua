@@ -18,10 +18,32 @@ if bench.token ~= "" then
 end
 
 local next_thread_id = 0
+local threads = {}
 
 function setup(thread)
   next_thread_id = next_thread_id + 1
   thread:set("thread_id", next_thread_id)
+  table.insert(threads, thread)
+end
+
+-- Every error answer, and the 503s that say when to come back (shed load), per thread.
+errors_seen, shed_with_retry_after = 0, 0
+
+function response(status, headers, body)
+  if status > 399 then
+    errors_seen = errors_seen + 1
+    if status == 503 and headers["Retry-After"] ~= nil then
+      shed_with_retry_after = shed_with_retry_after + 1
+    end
+  end
+end
+
+local function total(name)
+  local sum = 0
+  for _, thread in ipairs(threads) do
+    sum = sum + (thread:get(name) or 0)
+  end
+  return sum
 end
 
 -- Call from init(): a different random sequence per thread and per run.
@@ -52,6 +74,7 @@ function done(summary, latency, requests)
     '"p50_us":' .. int(latency:percentile(50)),
     '"p90_us":' .. int(latency:percentile(90)),
     '"p99_us":' .. int(latency:percentile(99)),
+    '"shed_with_retry_after":' .. int(total("shed_with_retry_after")),
   }
   io.write("\nBENCH_JSON {" .. table.concat(fields, ",") .. "}\n")
 end
