@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from roster.db.models import Token
 from roster.settings import Settings
 
-from .factories import user_with_token
+from .factories import Account, user_with_token
 from .helpers import (
     PASSWORD,
     Argon2Spy,
@@ -414,3 +414,18 @@ async def test_a_user_may_hold_many_tokens(app: Quart, client: Client) -> None:
             select(func.count()).select_from(Token).where(Token.user_id == user["id"])
         )
     assert stored == 5
+
+
+async def test_answers_to_authenticated_requests_are_private_and_revalidated(
+    client: Client, alice: Account
+) -> None:
+    """A browser or a proxy never serves one user's answer to another from its cache."""
+    for path in (alice.url, "/api/profile", "/api/users", "/api/tokens", "/api/users/999999"):
+        response = await client.get(path, headers=alice.headers())
+        assert response.headers["Cache-Control"] == "private, no-cache", path
+    public = await client.get("/health")
+    assert "Cache-Control" not in public.headers
+    token = await client.post(
+        "/api/tokens", json={"email": alice.email, "password": alice.password}
+    )
+    assert token.headers["Cache-Control"] == "no-store"

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from roster.schemas import normalize_email
+from roster.schemas import is_invisible, normalize_email
 
 from .helpers import PASSWORD, Client, assert_error, body_of, login, register, unique_email
 
@@ -40,12 +40,29 @@ async def test_spellings_of_one_address_are_one_account(
         assert await login(client, other)  # and each spelling logs in to that one account
 
 
-@pytest.mark.parametrize(
-    "invisible",
-    ["\u200b", "\u00ad", "\u202e", "\u2060", "\ufeff", "\u200d"],
-    ids=["zero-width-space", "soft-hyphen", "right-to-left-override", "word-joiner", "bom", "zwj"],
-)
-async def test_format_characters_are_refused(client: Client, invisible: str) -> None:
+INVISIBLE = {
+    "zero-width-space": "\u200b",
+    "soft-hyphen": "\u00ad",
+    "right-to-left-override": "\u202e",
+    "word-joiner": "\u2060",
+    "bom": "\ufeff",
+    "zwj": "\u200d",
+    # Default-ignorable but not format characters (category Mn, Lo, So…): invisible all the same.
+    "combining-grapheme-joiner": "\u034f",
+    "hangul-filler": "\u3164",
+    "hangul-choseong-filler": "\u115f",
+    "mongolian-variation-selector": "\u180b",
+    "variation-selector-16": "\ufe0f",
+    "halfwidth-hangul-filler": "\uffa0",
+    "braille-blank": "\u2800",
+    "tag-space": "\U000e0020",
+}
+
+
+@pytest.mark.parametrize("invisible", INVISIBLE.values(), ids=INVISIBLE.keys())
+async def test_invisible_characters_are_refused(client: Client, invisible: str) -> None:
+    """With alice@example.com registered, alice<invisible>@example.com would be a second
+    account that looks the same (docs/API.md §3)."""
     email = unique_email().replace("@", f"{invisible}@")
     response = await client.post(
         "/api/users", json={"name": "I", "email": email, "password": PASSWORD}
@@ -79,3 +96,18 @@ def test_normalising_twice_changes_nothing() -> None:
             continue
         once = normalize_email(f"a{chr(code_point)}b@example.com")
         assert normalize_email(once) == once, hex(code_point)
+
+
+def test_every_default_ignorable_code_point_is_refused() -> None:
+    """Unicode's Default_Ignorable_Code_Point, whole (DerivedCoreProperties.txt, 15.1)."""
+    ranges = [
+        (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+        (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+        (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+        (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+        (0xE0000, 0xE0FFF),
+    ]  # fmt: skip
+    for first, last in ranges:
+        for code_point in range(first, last + 1):
+            assert is_invisible(chr(code_point)), hex(code_point)
+    assert not any(is_invisible(char) for char in "aé€@.-_+ßΣ中")

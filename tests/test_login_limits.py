@@ -14,8 +14,9 @@ from roster.settings import RateLimit, Settings
 
 from .helpers import PASSWORD, Client, assert_error, register, serving, unique_email
 
-POLICY = '"email";q=3;w=60, "address";q=5;w=60'
-STATE = re.compile(r'^"(email|address)";r=(\d+);t=(\d+)$')
+POLICY = '"email";q=3;w=60, "account";q=100;w=3600, "address";q=5;w=60'
+KNOWN_POLICY = '"email";q=3;w=60, "address";q=5;w=60'
+STATE = re.compile(r'^"(email|account|address)";r=(\d+);t=(\d+)$')
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ async def test_the_address_limit_can_be_turned_off(settings: Settings) -> None:
         for _ in range(12):
             response = await attempt(client, unique_email())
             assert response.status_code == 401
-        assert response.headers["RateLimit-Policy"] == '"email";q=10;w=60'
+        assert response.headers["RateLimit-Policy"] == '"email";q=10;w=60, "account";q=100;w=3600'
 
 
 async def test_every_counted_attempt_carries_the_rate_limit_fields(limited: Quart) -> None:
@@ -75,8 +76,10 @@ async def test_every_counted_attempt_carries_the_rate_limit_fields(limited: Quar
         await attempt(client, user["email"]),  # 429
     ]
     assert [response.status_code for response in outcomes] == [201, 401, 401, 429]
-    for response in outcomes:
-        assert response.headers["RateLimit-Policy"] == POLICY
+    # Once the user logged in from this address, the per-account limit no longer counts it.
+    assert outcomes[0].headers["RateLimit-Policy"] == POLICY
+    for response in outcomes[1:]:
+        assert response.headers["RateLimit-Policy"] == KNOWN_POLICY
     assert [state(response)[:2] for response in outcomes] == [
         ("email", 2), ("email", 1), ("email", 0), ("email", 0)
     ]  # fmt: skip
@@ -114,4 +117,5 @@ async def test_a_forged_forwarded_for_neither_names_nor_frees_the_address(
 
 async def test_the_default_address_limit_is_1000_a_minute(client: Client) -> None:
     response = await attempt(client, unique_email())
-    assert response.headers["RateLimit-Policy"] == '"email";q=10;w=60, "address";q=1000;w=60'
+    policy = response.headers["RateLimit-Policy"]
+    assert policy == '"email";q=10;w=60, "account";q=100;w=3600, "address";q=1000;w=60'

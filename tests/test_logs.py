@@ -82,6 +82,27 @@ async def test_text_logs_hold_no_secret_either(database_url: str, tmp_path: Path
 
 
 @pytest.mark.e2e
+async def test_a_path_cannot_forge_a_text_log_line(database_url: str, tmp_path: Path) -> None:
+    """CR, LF and ESC a client puts in a path are written escaped: one request, one line, and
+    nothing reaches the terminal that shows the log."""
+    forged = "/x%0d%0a2026-12-06 00:00:00,000 INFO roster.access pid=1 [x] DELETE /api/users/1 204"
+    with run_server(database_url, log_dir=tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            for path, request_id in ((forged, "forged-1"), ("/x%1b[31mred", "escape-1")):
+                response = await http.get(path, headers={"X-Request-ID": request_id})
+                assert response.status_code == 404
+                assert await server.logged(f"[{request_id}]")
+        log = server.log()
+    assert "\x1b" not in log
+    assert "\r" not in log
+    assert not any(line.startswith("2026-12-06 00:00:00,000") for line in log.splitlines())
+    (line,) = [line for line in log.splitlines() if "[forged-1]" in line]
+    assert "/x\\x0d\\x0a2026-12-06" in line
+    (line,) = [line for line in log.splitlines() if "[escape-1]" in line]
+    assert "/x\\x1b[31mred" in line
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("hops", "forwarded_for", "expected"),
     [

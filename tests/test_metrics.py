@@ -38,6 +38,26 @@ async def scrape(client: Client) -> Samples:
     return samples(await response.get_data(as_text=True))
 
 
+async def test_a_client_inventing_methods_cannot_invent_series(client: Client) -> None:
+    """Methods no route knows are counted as `other`: 2,000 invented methods took /metrics from
+    451 to 34,451 series."""
+
+    async def probe(n: int) -> None:
+        response = await client.open("/health", method=f"PROBE{n}", json=None)
+        assert response.status_code == 405
+
+    await probe(0)
+    await scrape(client)  # its own series, counted from the next scrape on
+    before = await scrape(client)
+    for n in range(1, 51):
+        await probe(n)
+    found = await scrape(client)
+    assert len(found) == len(before)
+    assert not any("PROBE" in dict(labels).get("method", "") for _, labels in found)
+    other = {"route": "unmatched", "method": "other", "status": "405"}
+    assert value(found, "roster_http_requests_total", **other) == 51
+
+
 async def test_requests_are_counted_by_route_template_method_and_status(client: Client) -> None:
     user, token = await user_with_token(client)
     await client.get(f"/api/users/{user['id']}", headers=bearer(token))

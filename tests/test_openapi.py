@@ -210,4 +210,16 @@ async def test_docs_page_uses_only_local_assets(client: Client) -> None:
         asset = await client.get(url)
         assert asset.status_code == 200, url
         assert kind in asset.headers["Content-Type"], (url, asset.headers["Content-Type"])
-        assert len(await asset.get_data()) > 1000, url
+        assert len(await asset.get_data()) > 100, url
+
+
+async def test_docs_page_runs_no_inline_script_and_is_never_framed(client: Client) -> None:
+    response = await client.get("/docs")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    html = await response.get_data(as_text=True)
+    inline = re.findall(r"<script\b(?![^>]*\bsrc=)[^>]*>", html)
+    assert inline == []

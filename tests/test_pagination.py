@@ -198,12 +198,19 @@ async def test_a_page_past_the_end_is_empty(client: Client) -> None:
         assert meta["pages"] == 1
 
 
-async def test_a_page_far_past_the_end_is_empty(client: Client) -> None:
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"role": "user"}, {"status": "active", "sort": "-name"}, {"q": "example"}, {"q": "e"}],
+    ids=["none", "role", "status", "q-indexed", "q-scanned"],
+)
+async def test_a_page_far_past_the_end_is_empty(client: Client, filters: dict[str, str]) -> None:
+    """A window of offset + limit + 1 past 2**63 was a 500 (OverflowError on SQLite, out of
+    int64 range on PostgreSQL) on every list but the unfiltered one."""
     _, token = await caller(client)
     for page in (10**12, 2**63 - 1):  # the second is beyond any 64-bit OFFSET
-        data, meta = await page_of(client, token, page=page, per_page=100)
+        data, meta = await page_of(client, token, page=page, per_page=100, **filters)
         assert data == []
-        assert (meta["total"], meta["page"]) == (1, page)
+        assert meta["page"] == page
 
 
 async def test_a_page_beyond_64_bits_is_rejected_not_an_error(client: Client) -> None:

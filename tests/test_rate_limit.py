@@ -16,6 +16,7 @@ from sqlalchemy import Select, func, select
 from roster.db.models import LoginAttempt
 from roster.domain.housekeeping import purge
 from roster.domain.rate_limits import attempt_key
+from roster.schemas import UNKNOWN_ADDRESS
 from roster.settings import RateLimit, Settings, SettingsError
 
 from .helpers import (
@@ -49,8 +50,14 @@ async def limited(settings: Settings) -> AsyncIterator[Limited]:
 
 @contextlib.asynccontextmanager
 async def limited_app(settings: Settings, rule: RateLimit) -> AsyncIterator[Limited]:
-    """The per-email limit alone (the per-address one is tested in test_login_limits.py)."""
-    async with serving(settings, login_rate_limit=rule, login_address_rate_limit=None) as app:
+    """The per-email limit alone (the per-address one is tested in test_login_limits.py, the
+    per-account one in test_lockout.py); every attempt here comes from one address."""
+    async with serving(
+        settings,
+        login_rate_limit=rule,
+        login_address_rate_limit=None,
+        login_account_rate_limit=None,
+    ) as app:
         yield Limited(app, app.test_client())
 
 
@@ -77,7 +84,8 @@ async def age_attempts(app: Quart, seconds: float, email: str | None = None) -> 
     """Move recorded attempts (all, or one email's) `seconds` into the past."""
     statement = select(LoginAttempt).order_by(LoginAttempt.id)
     if email is not None:
-        statement = statement.where(LoginAttempt.key_hash == attempt_key("email", email))
+        counted = f"{email}\x00{UNKNOWN_ADDRESS}"  # the test client has no peer address
+        statement = statement.where(LoginAttempt.key_hash == attempt_key("email", counted))
     await _age(app, statement, seconds)
 
 

@@ -28,6 +28,7 @@ from .server import (
     RawResponse,
     Server,
     close,
+    raw_exchange,
     read_response,
     roster_serve,
     run_server,
@@ -139,6 +140,29 @@ async def test_the_status_line_has_its_reason_and_no_server_is_named(
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     assert head.startswith(b"HTTP/1.1 404 Not Found\r\n")
     assert b"\r\nserver:" not in head.lower()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", 400),
+    ],
+    ids=["bad-request-line", "huge-header", "malformed-header"],
+)
+async def test_what_hypercorn_refuses_itself_is_still_an_envelope(
+    database_url: str, tmp_path: Path, request_bytes: bytes, status: int
+) -> None:
+    """Requests too malformed to reach the app: the contract's JSON error all the same."""
+    with run_server(database_url, launcher=roster_serve(), log_dir=tmp_path) as server:
+        response = await raw_exchange(server, request_bytes)
+    assert response.status == status
+    assert response.header("Content-Type") == ["application/json"]
+    body = json.loads(response.body)
+    assert body["error"]["code"] == "BAD_REQUEST"
+    assert body["error"]["details"] == {}
+    assert response.header("X-Request-ID") == [body["meta"]["request_id"]]
 
 
 # --- start-up, and a server that dies ----------------------------------------------------------

@@ -68,6 +68,19 @@ async def test_login_names_the_session_and_returns_its_id(client: Client, alice:
     assert listed[anonymous["id"]]["label"] is None
 
 
+async def test_a_label_from_user_agent_keeps_no_control_or_invisible_character(
+    client: Client, alice: Account
+) -> None:
+    """The name rules hold for the default label too: a terminal-escape User-Agent is no
+    label to show an admin."""
+    hostile = "\x1b[2J\x1b]0;pwned\x07curl/8.5\x7f"
+    agent = await log_in(client, alice.email, user_agent=hostile)
+    blank = await log_in(client, alice.email, user_agent="\x1b\x07\x7f")
+    listed = {session["id"]: session for session in await sessions_of(client, agent["token"])}
+    assert listed[agent["id"]]["label"] == "[2J]0;pwnedcurl/8.5"
+    assert listed[blank["id"]]["label"] is None
+
+
 @pytest.mark.parametrize("label", ["", "   ", "x" * 101, "tab\there", None, 7])
 async def test_a_bad_label_is_422(client: Client, alice: Account, label: object) -> None:
     body = {"email": alice.email, "password": PASSWORD, "label": label}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -59,12 +60,39 @@ def normalize_email(value: str) -> str:
     return unicodedata.normalize("NFC", folded)
 
 
-def _reject_format_characters(value: str) -> None:
-    # Invisible characters (U+200B, U+00AD, U+202E...) would make look-alike addresses.
-    if any(unicodedata.category(char) == "Cf" for char in value):
-        raise PydanticCustomError(
-            "format_character", "Must not contain invisible formatting characters"
-        )
+# Characters that show nothing: Unicode's Default_Ignorable_Code_Point (Unicode 15.1, the set
+# UTS #39 and PRECIS treat as invisible), with U+2800 BRAILLE PATTERN BLANK, which is not but
+# draws nothing all the same; every format character (Cf) is one too. As (first, last) ranges:
+# `unicodedata` knows categories, not this property.
+_INVISIBLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x2800, 0x2800), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+_INVISIBLE_STARTS = tuple(first for first, _ in _INVISIBLE)
+
+
+def is_invisible(char: str) -> bool:
+    code = ord(char)
+    index = bisect.bisect_right(_INVISIBLE_STARTS, code) - 1
+    if index >= 0 and code <= _INVISIBLE[index][1]:
+        return True
+    return unicodedata.category(char) == "Cf"
+
+
+def visible_text(text: str) -> str:
+    """`text` without its control and invisible characters (a label taken from a header)."""
+    return "".join(
+        char for char in text if unicodedata.category(char) != "Cc" and not is_invisible(char)
+    )
+
+
+def _reject_invisible_characters(value: str) -> None:
+    # Invisible characters (U+200B, U+00AD, U+034F, U+3164…) would make look-alike addresses.
+    if any(is_invisible(char) for char in value):
+        raise PydanticCustomError("invisible_character", "Must not contain invisible characters")
 
 
 def clean_email(value: str) -> str:
@@ -84,7 +112,7 @@ def clean_email(value: str) -> str:
     if not well_formed:
         raise PydanticCustomError("email_format", "Invalid email format")
     _reject_control_characters(email)
-    _reject_format_characters(email)
+    _reject_invisible_characters(email)
     return email
 
 

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError
@@ -65,6 +66,21 @@ class RateLimit:
             return _rate(text)
         except PydanticCustomError as error:
             raise SettingsError(f"{name} {error.message()}") from None
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """The login limits of a deployment (None: off; docs/API.md §2)."""
+
+    email: RateLimit  # one email from one client address
+    account: RateLimit | None  # one email from every address but the known ones
+    address: RateLimit | None  # one client address, whatever the email
+    known_for: timedelta  # how long an address a user logged in from stays known
+
+    @property
+    def longest_window(self) -> timedelta:
+        rules = [rule for rule in (self.email, self.account, self.address) if rule is not None]
+        return timedelta(seconds=max(rule.window_seconds for rule in rules))
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,9 @@ class Settings(BaseSettings):
     login_rate_limit: Rate = RateLimit(10, 60)
     # None (`off`): every login attempt from one client address, whatever the email, unlimited.
     login_address_rate_limit: OptionalRate = RateLimit(1000, 60)
+    # One email from every address but those the user logged in from lately (None: off).
+    login_account_rate_limit: OptionalRate = RateLimit(100, 3600)
+    login_known_address_days: Positive = 30
     max_tokens_per_user: Positive = 50
     token_touch_seconds: NonNegative = 60
     max_content_length: Positive = 1024 * 1024
@@ -216,6 +235,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def login_limits(self) -> LoginLimits:
+        return LoginLimits(
+            self.login_rate_limit,
+            self.login_account_rate_limit,
+            self.login_address_rate_limit,
+            timedelta(days=self.login_known_address_days),
+        )
 
     @property
     def password_hashing(self) -> PasswordHashing:

@@ -14,6 +14,7 @@ from ..http.etags import etag_of
 from ..http.openapi import Reply
 from ..http.validation import validate_body
 from ..runtime import Runtime
+from ..schemas import visible_text
 from ..serving.metrics import Metrics
 from .auth import Access, Rule, authorize
 from .contract import operation
@@ -46,7 +47,9 @@ LABEL_LENGTH = 100
 async def log_in(data: TokenCreate, runtime: Runtime) -> tuple[TokenEnvelope, int, Headers]:
     """Log in: exchange an email and password for a bearer token (a session).
 
-    More than `LOGIN_RATE_LIMIT` attempts (default 10/minute) for one normalised email, or
+    More than `LOGIN_RATE_LIMIT` attempts (default 10/minute) for one normalised email from
+    one client address, `LOGIN_ACCOUNT_RATE_LIMIT` (default 100/hour) for one email from every
+    address but those the user logged in from in the last `LOGIN_KNOWN_ADDRESS_DAYS` (30), or
     `LOGIN_ADDRESS_RATE_LIMIT` (default 1000/minute) from one client address, give 429
     `RATE_LIMITED` with `Retry-After`; every attempt counts, checked before the password. A
     disabled account gives 403 `ACCOUNT_DISABLED`, once the password is right.
@@ -56,10 +59,7 @@ async def log_in(data: TokenCreate, runtime: Runtime) -> tuple[TokenEnvelope, in
     # An unknown address (no peer) still has a per-address limit: its own.
     attempt = tokens.LoginAttempt(data.email, data.password, data.label or _user_agent(), address)
     policy = tokens.LoginPolicy(
-        settings.token_ttl_seconds,
-        settings.login_rate_limit,
-        settings.login_address_rate_limit,
-        settings.max_tokens_per_user,
+        settings.token_ttl_seconds, settings.login_limits, settings.max_tokens_per_user
     )
     outcome = await tokens.log_in(runtime.db, runtime.passwords, attempt, policy)
     count_login(runtime.metrics, outcome)
@@ -128,6 +128,7 @@ def count_login(metrics: Metrics, outcome: tokens.LoginOutcome) -> None:
 
 
 def _user_agent() -> str | None:
-    """A session's default label: the User-Agent, cut to 100 characters (None without one)."""
-    agent = request.headers.get("User-Agent", "").strip()[:LABEL_LENGTH].strip()
+    """A session's default label: the User-Agent without control or invisible characters
+    (a label follows the name rules), cut to 100 characters; None without one."""
+    agent = visible_text(request.headers.get("User-Agent", "")).strip()[:LABEL_LENGTH].strip()
     return agent or None

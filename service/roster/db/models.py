@@ -129,6 +129,20 @@ class LoginAttempt(Base):
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class LoginAddress(Base):
+    """An address a user logged in from, and when last: it is let through the per-account
+    login limit for a while (LOGIN_KNOWN_ADDRESS_DAYS)."""
+
+    __tablename__ = "login_addresses"
+    __table_args__ = (Index("ix_login_addresses_last_success_at", "last_success_at"),)
+
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(45), primary_key=True)
+    last_success_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class UserCount(Base):
     """How many users have each (role, status): kept by triggers in the same transaction as
     every insert, update and delete of a user, however it is made (plain SQL included)."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.models import IdempotencyKey, LoginAttempt, Token
+from ..db.models import IdempotencyKey, LoginAddress, LoginAttempt, Token
 from ..settings import Settings
 
 logger = logging.getLogger("roster.housekeeping")
@@ -20,13 +20,24 @@ INTERVAL_SECONDS = 300
 
 
 async def purge(db: Database, settings: Settings, now: datetime) -> None:
-    window = timedelta(seconds=settings.login_rate_limit.window_seconds)
+    limits = settings.login_limits
     keys = await db.write(_delete, delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+    window = now - limits.longest_window
     attempts = await db.write(
-        _delete, delete(LoginAttempt).where(LoginAttempt.attempted_at <= now - window)
+        _delete, delete(LoginAttempt).where(LoginAttempt.attempted_at <= window)
     )
     tokens = await db.write(_delete, delete(Token).where(Token.expires_at <= now))
-    logger.debug("purged %d idempotency keys, %d login attempts, %d tokens", keys, attempts, tokens)
+    forgotten = now - limits.known_for
+    addresses = await db.write(
+        _delete, delete(LoginAddress).where(LoginAddress.last_success_at <= forgotten)
+    )
+    logger.debug(
+        "purged %d idempotency keys, %d login attempts, %d tokens, %d login addresses",
+        keys,
+        attempts,
+        tokens,
+        addresses,
+    )
 
 
 async def purge_forever(db: Database, settings: Settings) -> None:

@@ -1,8 +1,15 @@
 """Login rate limits (docs/API.md §2), kept in the database so that every worker and host
-shares them: one per normalised email, and one per client address.
+shares them:
 
-Every attempt is recorded under each limit's key, allowed or not; an attempt is allowed while
-every window holds at most its limit of attempts, this one included.
+- `email`: one normalised email from one client address (LOGIN_RATE_LIMIT, strict): guesses
+  at one account from one place;
+- `account`: one normalised email from every address together (LOGIN_ACCOUNT_RATE_LIMIT,
+  looser), except from an address the user logged in from lately: guesses spread over many
+  places, without letting anyone elsewhere lock the user out;
+- `address`: every attempt from one client address (LOGIN_ADDRESS_RATE_LIMIT).
+
+Every attempt is recorded under each limit that applies to it, allowed or not; an attempt is
+allowed while every window holds at most its limit of attempts, this one included.
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from ..db.models import LoginAttempt
+from ..db.models import LoginAddress, LoginAttempt
 from ..errors import RateLimited
-from ..settings import RateLimit
+from ..schemas import UNKNOWN_ADDRESS
+from ..settings import LoginLimits, RateLimit
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,43 @@ class Limit:
     name: str
     rule: RateLimit
     counted: str
+
+
+def limits_for(limits: LoginLimits, email: str, address: str, known: bool) -> list[Limit]:
+    """The limits that count an attempt for `email` from `address` (`known`: the user logged
+    in from there lately)."""
+    applying = [Limit("email", limits.email, f"{email}\x00{address}")]
+    if limits.account is not None and not known:
+        applying.append(Limit("account", limits.account, email))
+    if limits.address is not None:
+        applying.append(Limit("address", limits.address, address))
+    return applying
+
+
+def is_known_address(
+    session: Session, user_id: int, address: str, limits: LoginLimits, now: datetime
+) -> bool:
+    """Whether the user logged in from `address` within `limits.known_for`."""
+    since = now - limits.known_for
+    found = session.execute(
+        select(LoginAddress.user_id).where(
+            LoginAddress.user_id == user_id,
+            LoginAddress.address == address,
+            LoginAddress.last_success_at > since,
+        )
+    ).first()
+    return found is not None
+
+
+def remember_address(session: Session, user_id: int, address: str, now: datetime) -> None:
+    """The user logged in from `address` now (in the caller's transaction)."""
+    if address == UNKNOWN_ADDRESS:
+        return
+    known = session.get(LoginAddress, (user_id, address))
+    if known is None:
+        session.add(LoginAddress(user_id=user_id, address=address, last_success_at=now))
+    else:
+        known.last_success_at = now
 
 
 @dataclass(frozen=True)
@@ -41,8 +86,8 @@ class Window:
 
 
 def attempt_key(name: str, counted: str) -> str:
-    """The hash an attempt is kept under: an email's (as before limits had names), or an
-    address's, in a namespace of its own."""
+    """The hash an attempt is kept under, in a namespace per limit (an email and address's
+    with no prefix)."""
     prefix = "" if name == "email" else f"{name}\x00"
     return hashlib.sha256(f"{prefix}{counted}".encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -16,9 +16,16 @@ from ..db.models import Token, User
 from ..db.queries import caller_by_token
 from ..errors import AccountDisabled, ApiError, Unauthorized
 from ..schemas import UNKNOWN_ADDRESS, TokenOut, UserOut, normalize_email
-from ..settings import RateLimit
+from ..settings import LoginLimits
 from .passwords import Passwords
-from .rate_limits import Limit, Window, count_attempt, refusal
+from .rate_limits import (
+    Window,
+    count_attempt,
+    is_known_address,
+    limits_for,
+    refusal,
+    remember_address,
+)
 from .sessions import Caller, Touches, end_session, evict_least_recently_used
 from .users import set_password_hash
 
@@ -62,8 +69,7 @@ async def authenticate(
 @dataclass(frozen=True)
 class LoginPolicy:
     ttl_seconds: int
-    email_limit: RateLimit
-    address_limit: RateLimit | None
+    limits: LoginLimits
     max_tokens_per_user: int
 
 
@@ -92,10 +98,7 @@ async def log_in(
     password is right. The attempt is counted, and refused with 429 when over a limit, before
     anything else."""
     email = normalize_email(attempt.email)
-    limits = [Limit("email", policy.email_limit, email)]
-    if policy.address_limit is not None:
-        limits.append(Limit("address", policy.address_limit, attempt.client_address))
-    windows, found = await db.write(_count_and_find, email, limits)
+    windows, found = await db.write(_count_and_find, email, attempt.client_address, policy.limits)
     refused = refusal(windows)
     if refused is not None:
         return LoginOutcome(windows, refusal=refused)
@@ -118,18 +121,24 @@ async def log_out(db: Database, caller: Caller) -> None:
 
 
 def _count_and_find(
-    session: Session, email: str, limits: list[Limit]
+    session: Session, email: str, address: str, limits: LoginLimits
 ) -> tuple[list[Window], Credentials | None]:
-    """Count the attempt, then (if allowed) find the credentials to check; one transaction."""
-    windows = count_attempt(session, limits, datetime.now(UTC))
+    """Find the credentials to check, and count the attempt under the limits that apply to
+    it (an address the user logged in from lately is spared the per-account one); nothing
+    to check when a limit refuses it. One transaction."""
+    now = datetime.now(UTC)
     row = None
     # No stored email holds a NUL (and PostgreSQL text cannot): unknown, without asking.
-    if refusal(windows) is None and "\x00" not in email:
+    if "\x00" not in email:
         row = session.execute(
             select(User.id, User.password_hash, User.status).where(User.email == email)
         ).first()
+    known = row is not None and is_known_address(session, row.id, address, limits, now)
+    windows = count_attempt(session, limits_for(limits, email, address, known), now)
     session.commit()
-    return windows, None if row is None else (row.id, row.password_hash, row.status)
+    if row is None or refusal(windows) is not None:
+        return windows, None
+    return windows, (row.id, row.password_hash, row.status)
 
 
 def _issue_token(
@@ -151,6 +160,7 @@ def _issue_token(
         else attempt.client_address,
     )
     session.add(row)
+    remember_address(session, user_id, attempt.client_address, now)
     try:
         session.commit()
     except IntegrityError:  # the user was deleted after the password was checked

@@ -15,6 +15,7 @@ from .routing import path_is_a_route_for
 
 BODILESS = frozenset({204, 304})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PRIVATE = "private, no-cache"
 
 
 def register_hooks(app: Quart, settings: Settings, metrics: Metrics) -> None:
@@ -42,6 +43,10 @@ def register_hooks(app: Quart, settings: Settings, metrics: Metrics) -> None:
             response.headers.pop("Content-Type", None)
             # RFC 9110: never on a 204; on a 304 only the length a 200 would have had.
             response.headers.pop("Content-Length", None)
+        if "Authorization" in request.headers and "Cache-Control" not in response.headers:
+            # Another user's data: kept by the client only, and revalidated before each reuse
+            # (with If-None-Match where there is an ETag).
+            response.headers["Cache-Control"] = PRIVATE
         add_cors_headers(response, origins)
         log_response(response, metrics, hops)
         return response

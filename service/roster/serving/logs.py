@@ -42,6 +42,42 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class TextFormatter(logging.Formatter):
+    """One record, one line: what a record says is escaped where it is not printable (a path
+    or a header a client chose may hold CR, LF or ESC), so that it can neither forge a line of
+    its own nor reach the terminal that shows the log. A traceback keeps its lines, indented,
+    so that none of them can pass for a record."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        lines = super().formatException(ei).split("\n")
+        return "\n".join("    " + printable(line) for line in lines)
+
+
+def printable(text: str) -> str:
+    """`text` with every character that is not printable written as its escape (`\\x1b`)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, pid, message, request_id, and the
     access line's fields (method, path, status, duration_ms, client_address, user_id)."""
@@ -71,7 +107,7 @@ class _Enqueue(QueueHandler):
 def configure_logging(level: str, log_format: str = "text") -> None:
     global _listener
     output = logging.StreamHandler()
-    output.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    output.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     if _listener is not None:
         _listener.stop()
     _listener = QueueListener(_records, output)

@@ -22,11 +22,14 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 LOGIN_OUTCOMES = ("success", "invalid_credentials", "account_disabled", "rate_limited")
-RATE_LIMITS = ("email", "address")
+RATE_LIMITS = ("email", "account", "address")
 DB_KINDS = ("read", "write")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SHARED_ROOT = "roster-metrics"
 UNMATCHED = "unmatched"  # the route label of requests no route matched (404, 405)
+# A method label is one of these, or `other`: a client inventing methods must not invent series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 
 
 class Metrics:
@@ -129,6 +132,8 @@ class PrometheusMetrics(Metrics):
             self._latency.labels(route, method)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in METHODS:
+            method = OTHER_METHOD
         self._requests.labels(route, method, str(status)).inc()
         self._latency.labels(route, method).observe(seconds)
 

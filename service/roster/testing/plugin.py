@@ -49,7 +49,7 @@ TEST_HASHING = PasswordHashing(memory_kib=1024, time_cost=1, parallelism=1, work
 TEST_HASHING_ENV = {"ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1"}
 PASSWORD = "roster-test-password"  # noqa: S105 -- the factories' default password
 # What `roster_reset` empties, children first; the schema and the cursor key stay.
-DATA_TABLES = ("tokens", "idempotency_keys", "login_attempts", "users")
+DATA_TABLES = ("tokens", "idempotency_keys", "login_attempts", "login_addresses", "users")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
