@@ -94,6 +94,7 @@ async def test_raw_bodies(client: Client, alice: Account, raw: bytes, content_ty
             path,
             method=method,
             data=raw,
+            json=None,
             headers={**alice.headers(), "Content-Type": content_type},
         )
         assert_contract(*await answer(response))
