@@ -90,11 +90,10 @@ async def test_registration_bodies(client: Client, body: Any) -> None:
 @given(raw=raw_bodies, content_type=st.sampled_from(["application/json", "text/plain", "x+json"]))
 async def test_raw_bodies(client: Client, alice: Account, raw: bytes, content_type: str) -> None:
     for method, path in (("POST", "/api/tokens"), ("PATCH", alice.url), ("PUT", alice.url)):
-        response = await client.open(
+        response = await client.open(  # type: ignore[call-arg]  # quart.typing wants json=
             path,
             method=method,
             data=raw,
-            json=None,
             headers={**alice.headers(), "Content-Type": content_type},
         )
         assert_contract(*await answer(response))
