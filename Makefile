@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint typecheck pytest pytest-sqlite pytest-newest pytest-postgres pytest-pgbouncer dist bench bench-scale bench-client clean
+.PHONY: install run test counts lint typecheck pytest pytest-sqlite pytest-newest pytest-postgres pytest-pgbouncer dist bench bench-scale bench-client clean
 
 install: $(STAMP)
 
@@ -31,7 +31,11 @@ $(STAMP): $(RUN_STAMP) client/pyproject.toml
 run: $(RUN_STAMP)
 	$(BIN)/roster serve --host $(HOST) --port $(PORT)
 
-test: lint typecheck pytest pytest-newest
+test: lint typecheck counts pytest pytest-newest
+
+# Instructions per request on the hot paths, against bench/budgets.json (bench/README.md).
+counts: $(STAMP)
+	$(BIN)/python -m bench.counts --check
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -332,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         asyncio.run(_child(Path(args.child[0]), Path(args.child[1])))
         return 0
-    budgets: dict[str, int] = json.loads(BUDGETS.read_text())["budgets"] if BUDGETS.exists() else {}
+    recorded = json.loads(BUDGETS.read_text()) if BUDGETS.exists() else {}
+    budgets: dict[str, int] = recorded.get("budgets", {})
     with tempfile.TemporaryDirectory(prefix="roster-counts-") as directory:
         try:
             counts = count(Path(directory))
@@ -340,8 +341,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench.counts: skipped, {error}")
             return 0
     print(table(counts, budgets))
-    if args.write:
-        BUDGETS.write_text(json.dumps({"budgets": counts}, indent=2) + "\n")
+    if args.write:  # the reasons stay: say in them why the budgets moved
+        recorded["budgets"] = counts
+        BUDGETS.write_text(json.dumps(recorded, indent=2, ensure_ascii=False) + "\n")
     if args.check:
         over = check(counts, budgets)
         for line in over:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -42,13 +43,13 @@ def run(
 
 
 def tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection:  # `with` alone leaves it open
         rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {name for (name,) in rows}
 
 
 def schema_version(path: Path) -> list[str]:
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection:  # `with` alone leaves it open
         return [row[0] for row in connection.execute("SELECT version_num FROM alembic_version")]
 
 

@@ -3,6 +3,7 @@ the repository, and started from an empty directory (docs/API.md §5)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import tarfile
@@ -40,10 +41,13 @@ class Installed:
     def bin(self, name: str) -> Path:
         return self.venv / "bin" / name
 
-    def run(self, *args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: Mapping[str, str], stdin: str = ""
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.bin("roster")), *args],
             cwd=self.workdir,
+            input=stdin,
             env={"PATH": "/usr/bin:/bin", **FAST_HASHING_ENV, **env},
             capture_output=True,
             text=True,
@@ -250,3 +254,62 @@ def test_a_team_with_its_own_service_package_runs_its_tests_with_the_plugin(
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert "2 passed" in result.stdout, result.stdout
     assert "warning" not in result.stdout.lower(), result.stdout
+
+
+# --- schemathesis against the installed server -----------------------------------------------
+
+PHASES = "examples,coverage,fuzzing,stateful"
+SCHEMATHESIS_TIMEOUT = 900.0
+
+
+@pytest.mark.parametrize("who", ["user", "admin"])
+async def test_schemathesis_finds_nothing_wrong_with_the_installed_server(
+    installed: Installed, empty_database_url: str, tmp_path: Path, who: str
+) -> None:
+    """Every operation, every phase schemathesis has (the documented examples, coverage of
+    each parameter's boundaries, fuzzing, stateful sequences), every check, with a user's and
+    an admin's token, against `roster serve` from the wheel: nothing found."""
+    assert installed.run("migrate", env={"DATABASE_URL": empty_database_url}).returncode == 0
+    email = unique_email(who)
+    created = installed.run(
+        "create-user", "--name", "Probe", "--email", email, "--password-stdin",
+        *(["--admin"] if who == "admin" else []),
+        env={"DATABASE_URL": empty_database_url}, stdin=PASSWORD,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    env = {"PATH": "/usr/bin:/bin", "LOGIN_RATE_LIMIT": "1000000/minute", "LOG_LEVEL": "WARNING"}
+    env |= {"LOGIN_ACCOUNT_RATE_LIMIT": "off", "LOGIN_ADDRESS_RATE_LIMIT": "off"}
+    with run_server(
+        empty_database_url,
+        launcher=roster_serve(installed.bin("roster")),
+        cwd=installed.workdir,
+        env=env,
+        log_dir=tmp_path,
+    ) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            login = await http.post("/api/tokens", json={"email": email, "password": PASSWORD})
+            token = login.json()["data"]["token"]
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [
+                str(Path(sys.executable).parent / "st"), "run", f"{server.base_url}/openapi.json",
+                "--url", server.base_url,
+                "--header", f"Authorization: Bearer {token}",
+                "--phases", PHASES,
+                "--checks", "all",
+                "--max-examples", "10",
+                "--seed", "1",
+                "--workers", "1",
+                "--request-timeout", "30",
+                "--no-color",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=SCHEMATHESIS_TIMEOUT,
+            check=False,
+        )  # fmt: skip
+        log = server.log()
+    print(result.stdout[-3000:])
+    assert result.returncode == 0, result.stdout[-8000:]
+    assert "Traceback" not in log

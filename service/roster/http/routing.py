@@ -3,6 +3,7 @@ whether a path is a route at all."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -16,7 +17,12 @@ _PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 def route_template(rule: Rule | None) -> str:
     """`/api/users/{user_id}` for `/api/users/<int(min=1):user_id>`: a label, never a raw path."""
-    return UNMATCHED if rule is None else _PARAMETER.sub(r"{\1}", rule.rule)
+    return UNMATCHED if rule is None else _template(rule.rule)
+
+
+@functools.cache
+def _template(rule: str) -> str:
+    return _PARAMETER.sub(r"{\1}", rule)  # once per rule, not per request
 
 
 def allow_header(methods: Iterable[str]) -> str:

@@ -126,16 +126,27 @@ class PrometheusMetrics(Metrics):
         for kind in DB_KINDS:
             self._db_in_use.labels(kind)
         self._latency.labels(UNMATCHED, "GET")
+        # A request's two series, looked up once: prometheus-client's labels() takes a lock.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def route_seen(self, route: str, methods: Iterable[str]) -> None:
         for method in methods:
             self._latency.labels(route, method)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        series = self._series.get((route, method, status))
+        if series is None:
+            series = self._series[route, method, status] = self._new_series(route, method, status)
+        series[0].inc()
+        series[1].observe(seconds)
+
+    def _new_series(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+        # A bounded set: routes are templates, methods are folded, statuses are few.
         if method not in METHODS:
             method = OTHER_METHOD
-        self._requests.labels(route, method, str(status)).inc()
-        self._latency.labels(route, method).observe(seconds)
+        return self._requests.labels(route, method, str(status)), self._latency.labels(
+            route, method
+        )
 
     def login(self, outcome: str) -> None:
         self._logins.labels(outcome).inc()
