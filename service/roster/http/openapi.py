@@ -27,8 +27,10 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Every header an operation can declare: where it goes, and what it means.
 REQUEST_HEADERS: dict[str, dict[str, Any]] = {
     "X-Request-ID": {
-        "description": "Your id for the request (1-128 of `A-Z a-z 0-9 . _ -`), echoed back.",
-        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$"},
+        "description": "Your id for the request, echoed back when it is 1-128 of "
+        "`A-Z a-z 0-9 . _ -`; any other value is replaced by one the service makes, never "
+        "refused.",
+        "schema": _STRING,
     },
     "If-Match": {
         "description": "Apply only if the user's current ETag is listed (or `*`); else 412.",
