@@ -86,11 +86,24 @@ def count(workdir: Path) -> dict[str, int]:
     ]
     env = {**os.environ, **CHILD_ENV}
     result = subprocess.run(
-        command, cwd=HERE.parent, env=env, capture_output=True, text=True, check=False
+        command,
+        cwd=HERE.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=_one_core,
     )
     if result.returncode != 0:
         raise RuntimeError(f"the counted run failed:\n{result.stdout}\n{result.stderr[-4000:]}")
     return _read_dumps(workdir)
+
+
+def _one_core() -> None:
+    """The counted process on one core, whatever the other cores do: how its threads take
+    turns (and so how often the event loop wakes) then does not depend on the machine's load."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def _read_dumps(workdir: Path) -> dict[str, int]:
