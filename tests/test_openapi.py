@@ -11,7 +11,7 @@ from quart import Quart
 from .helpers import Client
 
 Json = dict[str, Any]
-UNDOCUMENTED = {"/openapi.json", "/docs"}
+UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/start.js"}
 DOCS_ASSETS = "/docs/assets/"
 BODY_METHODS = {"post", "put", "patch"}
 AUTHENTICATED = {
