@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from quart import request
+import orjson
+from quart import Response, request
 from werkzeug.datastructures import Headers
 
 from ..db.database import Database
 from ..domain import idempotency
 from ..errors import ApiError, BadRequest
+from ..http.envelope import JSON
 from ..http.request_ids import current_request_id
 from ..runtime import Runtime
 from .auth import Access
@@ -26,7 +27,7 @@ REPLAYED_HEADERS = ("Location", "ETag")
 _VALID = re.compile(r"[\x20-\x7e]{1,255}")
 logger = logging.getLogger("roster.idempotency")
 
-Result = tuple[Any, int, Headers]
+Result = Response
 
 
 async def once_per_key(
@@ -54,7 +55,7 @@ async def once_per_key(
 
 async def _first_run(db: Database, claim: idempotency.Claim, work: Awaitable[Result]) -> Result:
     try:
-        envelope, status, headers = await work
+        response = await work
     except ApiError as error:
         if error.status in STORED_ERRORS:
             body = {
@@ -67,15 +68,16 @@ async def _first_run(db: Database, claim: idempotency.Claim, work: Awaitable[Res
     except BaseException:
         await _release(db, claim)
         raise
-    kept = {name: headers[name] for name in REPLAYED_HEADERS if name in headers}
-    data = envelope.model_dump(mode="json")["data"]
-    await idempotency.store(db, claim, status, {"data": data}, kept)
-    return envelope, status, headers
+    kept = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
+    data = orjson.loads(await response.get_data())["data"]
+    await idempotency.store(db, claim, response.status_code, {"data": data}, kept)
+    return response
 
 
 def _replay(stored: idempotency.StoredOutcome) -> Result:
     body = {**stored.body, "meta": {"request_id": current_request_id()}}
-    return body, stored.status, Headers({**stored.headers, REPLAYED: "true"})
+    headers = Headers({**stored.headers, REPLAYED: "true"})
+    return Response(orjson.dumps(body), stored.status, headers, content_type=JSON)
 
 
 async def _release(db: Database, claim: idempotency.Claim) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-import orjson
 from quart import request
 from werkzeug.http import parse_etags
 
@@ -15,8 +14,20 @@ from ..schemas import UserOut
 
 def etag_of(user: UserOut) -> str:
     """A strong ETag: a digest of the representation, so an unchanged user keeps its tag."""
-    digest = hashlib.sha256(orjson.dumps(user.model_dump(mode="json"))).hexdigest()
-    return f'"{digest[:32]}"'
+    return etag_of_json(user_json(user))
+
+
+def etag_of_json(representation: bytes) -> str:
+    """The ETag of a representation already in JSON (`user_json`)."""
+    return f'"{hashlib.sha256(representation).hexdigest()[:32]}"'
+
+
+def user_json(user: UserOut) -> bytes:
+    """The user's representation as JSON: the bytes an answer carries and its ETag digests."""
+    return USER_JSON(user)
+
+
+USER_JSON = UserOut.__pydantic_serializer__.to_json
 
 
 def not_modified(etag: str) -> bool:
