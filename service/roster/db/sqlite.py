@@ -42,19 +42,19 @@ class SQLiteDatabase(Database):
         self, settings: Settings, metrics: Metrics | None = None, gate: WorkGate | None = None
     ) -> None:
         super().__init__(settings, metrics, gate)
-        self._readers = Threads(settings, READER_THREADS, "sqlite-read", interruptible=True)
-        self._writer = Threads(settings, 1, "sqlite-write", immediate=True)
+        self._readers = Threads(settings, READER_THREADS, "sqlite-read", reading=True)
+        self._writer = Threads(settings, 1, "sqlite-write", begin="BEGIN IMMEDIATE")
         self._bounded = Threads(
-            settings, 1, "sqlite-bounded", interruptible=True, niceness=BOUNDED_NICENESS
+            settings, 1, "sqlite-bounded", reading=True, niceness=BOUNDED_NICENESS
         )
 
     def capacity(self) -> dict[str, int]:
         return {"read": READER_THREADS, "write": 1}
 
     async def _read(self, unit: ReadUnit[T], lane: Lane) -> T:
-        def job(engine: Engine) -> T:
-            with self.busy("read"), engine.connect() as connection:
-                return unit(connection)
+        def job(threads: Threads) -> T:
+            with self.busy("read"):
+                return threads.reading(unit)
 
         if lane is Lane.NORMAL:
             return await self._readers.run(job)
@@ -63,8 +63,8 @@ class SQLiteDatabase(Database):
         return await self._bounded.run(job, self.budget_seconds)
 
     async def _write(self, unit: WriteUnit[T]) -> T:
-        def job(engine: Engine) -> T:
-            with self.busy("write"), Session(engine, expire_on_commit=False) as session:
+        def job(threads: Threads) -> T:
+            with self.busy("write"), Session(threads.engine, expire_on_commit=False) as session:
                 return unit(session)
 
         return await self._writer.run(job)
@@ -74,8 +74,9 @@ class SQLiteDatabase(Database):
             threads.close()
 
 
-def configure(engine: Engine, busy_timeout_ms: int, immediate: bool = False) -> None:
-    """Pragmas on every connection; with `immediate`, transactions begin `BEGIN IMMEDIATE`."""
+def configure(engine: Engine, busy_timeout_ms: int, begin: str | None = "BEGIN") -> None:
+    """Pragmas on every connection; transactions begin with `begin` (None: none do, every
+    statement is its own: a reader's)."""
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -89,7 +90,8 @@ def configure(engine: Engine, busy_timeout_ms: int, immediate: bool = False) -> 
         # SQLite's own lower() folds ASCII only; case-insensitive search needs Unicode.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
-    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    if begin is None:
+        return
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
@@ -117,11 +119,15 @@ class Deadline(threading.local):
 
 
 class Threads:
-    """Threads that each own a pooled synchronous connection to the SQLite file.
+    """Threads that each own a synchronous connection to the SQLite file.
 
-    A unit of work runs whole on one of them (a hop to a thread per unit, not per statement);
-    with `immediate`, as writes, one at a time and `BEGIN IMMEDIATE`, so writers queue here
-    and other processes' writers wait on the busy timeout instead of failing.
+    A unit of work runs whole on one of them (a hop to a thread per unit, not per statement).
+    A writer's transactions begin with `begin` (`BEGIN IMMEDIATE`: writers queue here, and
+    other processes' writers wait on the busy timeout instead of failing). A reader keeps its
+    connection for good, in autocommit: a read is its statements, without a BEGIN and a
+    ROLLBACK around them or a trip through the pool (a list's two statements may then see
+    two moments, as on PostgreSQL, where reads are in autocommit too); its statements can be
+    stopped at a deadline.
     """
 
     def __init__(
@@ -129,8 +135,8 @@ class Threads:
         settings: Settings,
         threads: int,
         name: str,
-        immediate: bool = False,
-        interruptible: bool = False,
+        begin: str = "BEGIN",
+        reading: bool = False,
         niceness: int = 0,
     ) -> None:
         self._executor = ThreadPoolExecutor(
@@ -142,17 +148,36 @@ class Threads:
             max_overflow=0,
             connect_args={"check_same_thread": False},
         )
-        configure(self.engine, settings.db_busy_timeout_ms, immediate)
+        configure(self.engine, settings.db_busy_timeout_ms, None if reading else begin)
         self._deadline = Deadline()
-        if interruptible:
+        self._kept = threading.local()
+        self._every_kept: list[Connection] = []  # to close them all, from any thread
+        if reading:
             self._interruptible(self.engine, settings.sqlite_cache_mib)
 
-    async def run(self, job: Callable[[Engine], T], budget: float | None = None) -> T:
-        """`job(engine)` on one of the threads; past `budget` seconds (on interruptible
-        threads), `QueryTooExpensive`."""
+    async def run(self, job: Callable[[Threads], T], budget: float | None = None) -> T:
+        """`job(self)` on one of the threads; past `budget` seconds (on reading threads),
+        `QueryTooExpensive`."""
         if budget is not None:
             job = self._within(job, budget)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, job, self.engine)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job, self)
+
+    def reading(self, unit: Callable[[Connection], T]) -> T:
+        """`unit(connection)` on this thread's own connection (a reader's)."""
+        connection: Connection | None = getattr(self._kept, "connection", None)
+        if connection is None:
+            connection = self._kept.connection = self.engine.connect()
+            self._every_kept.append(connection)
+        try:
+            return unit(connection)
+        except Exception:
+            self._kept.connection = None  # a fresh one next time: this one may be unusable
+            self._every_kept.remove(connection)
+            connection.close()
+            raise
+        finally:
+            if connection.in_transaction():  # a logical one only: nothing reaches SQLite
+                connection.rollback()
 
     def _interruptible(self, engine: Engine, cache_mib: int) -> None:
         deadline = self._deadline
@@ -164,13 +189,13 @@ class Threads:
             # Lists at scale read rows all over the file: keep more of it than the 2 MiB default.
             dbapi_connection.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
 
-    def _within(self, job: Callable[[Engine], T], budget: float) -> Callable[[Engine], T]:
+    def _within(self, job: Callable[[Threads], T], budget: float) -> Callable[[Threads], T]:
         deadline = self._deadline
 
-        def bounded(engine: Engine) -> T:
+        def bounded(threads: Threads) -> T:
             deadline.at = time.monotonic() + budget
             try:
-                return job(engine)
+                return job(threads)
             except OperationalError as error:
                 if deadline.passed() and "interrupted" in str(error.orig):
                     raise QueryTooExpensive() from error
@@ -182,4 +207,7 @@ class Threads:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        for connection in self._every_kept:
+            connection.close()
+        self._every_kept.clear()
         self.engine.dispose()
