@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..errors import QueryTooExpensive
@@ -64,8 +64,8 @@ class SQLiteDatabase(Database):
 
     async def _write(self, unit: WriteUnit[T]) -> T:
         def job(threads: Threads) -> T:
-            with self.busy("write"), Session(threads.engine, expire_on_commit=False) as session:
-                return unit(session)
+            with self.busy("write"):
+                return threads.writing(unit)
 
         return await self._writer.run(job)
 
@@ -164,20 +164,33 @@ class Threads:
 
     def reading(self, unit: Callable[[Connection], T]) -> T:
         """`unit(connection)` on this thread's own connection (a reader's)."""
+        return self._on_kept(unit)
+
+    def writing(self, unit: Callable[[Session], T]) -> T:
+        """`unit(session)`, a transaction on this thread's own connection (the writer's)."""
+
+        def in_session(connection: Connection) -> T:
+            with Session(connection, expire_on_commit=False) as session:
+                return unit(session)
+
+        return self._on_kept(in_session)
+
+    def _on_kept(self, unit: Callable[[Connection], T]) -> T:
         connection: Connection | None = getattr(self._kept, "connection", None)
         if connection is None:
             connection = self._kept.connection = self.engine.connect()
             self._every_kept.append(connection)
         try:
             return unit(connection)
-        except Exception:
-            self._kept.connection = None  # a fresh one next time: this one may be unusable
-            self._every_kept.remove(connection)
-            connection.close()
+        except DBAPIError as error:
+            if error.connection_invalidated or connection.invalidated:
+                self._kept.connection = None  # a fresh one next time
+                self._every_kept.remove(connection)
+                connection.close()
             raise
         finally:
-            if connection.in_transaction():  # a logical one only: nothing reaches SQLite
-                connection.rollback()
+            if not connection.closed and connection.in_transaction():
+                connection.rollback()  # what a unit left open ends here, as the pool would
 
     def _interruptible(self, engine: Engine, cache_mib: int) -> None:
         deadline = self._deadline
