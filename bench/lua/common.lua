@@ -32,7 +32,8 @@ errors_seen, shed_with_retry_after = 0, 0
 function response(status, headers, body)
   if status > 399 then
     errors_seen = errors_seen + 1
-    if status == 503 and headers["Retry-After"] ~= nil then
+    -- hypercorn sends header names in lower case
+    if status == 503 and (headers["retry-after"] or headers["Retry-After"]) ~= nil then
       shed_with_retry_after = shed_with_retry_after + 1
     end
   end

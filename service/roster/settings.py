@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     log_format: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = "text"
     cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_origins)] = ()
     # PostgreSQL: every connection a worker holds (reads, writes, the costly-read lanes).
-    db_connections: Positive = 10
+    db_connections: Positive = 20
     db_pool_timeout: Seconds = 3.0  # the longest a unit of work waits for one (503 after)
     db_pgbouncer: bool = False  # connections go through PgBouncer in transaction pooling
     db_connect_timeout: Seconds = 5.0
