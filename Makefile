@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test counts lint typecheck pytest pytest-sqlite pytest-newest pytest-postgres pytest-pgbouncer dist bench bench-scale bench-client clean
+.PHONY: install run test counts lint typecheck pytest pytest-sqlite pytest-newest pytest-postgres pytest-pgbouncer dist bench bench-compare bench-scale bench-client clean
 
 install: $(STAMP)
 
@@ -75,10 +75,20 @@ dist: $(STAMP)
 
 # `make bench BENCH_ARGS=--quick` for a short smoke run, BACKEND=postgresql for the local
 # PostgreSQL server; see bench/README.md.
+# PEERS=DIR (a folder holding the peer apps flask_sync/ and fastapi/) then runs them beside
+# Roster, interleaved, through the same harness (bench.compare; COMPARE_ARGS for more).
 BACKEND ?= sqlite
+PEERS ?=
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run --backend $(BACKEND) $(BENCH_ARGS)
+	if [ -n "$(PEERS)" ]; then $(BIN)/python -m bench.compare --peers "$(PEERS)" $(COMPARE_ARGS); fi
+
+# This checkout beside older ones or the peers, interleaved, e.g.
+# make bench-compare COMPARE_ARGS="--checkout before=../roster-old --peers ../peers"
+bench-compare: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.compare --backend $(BACKEND) $(COMPARE_ARGS)
 
 # Lists at 1,000 and 1,000,000 users: `make bench-scale BACKEND=postgresql`, SCALE_ARGS for more.
 bench-scale: $(STAMP)

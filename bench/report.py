@@ -6,16 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .model import Measurement, Run
+from .model import ROSTER, Measurement, Run
 from .targets import Verdict
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 HEADER = (
     "| scenario | conn | req/s | x Quart floor | p50 ms | p99 ms | p99/p50 "
-    "| non-2xx | socket errors | peak MiB | CPU % srv/core |"
+    "| non-2xx | socket errors | peak MiB | CPU % srv/core | instructions/request |"
 )
-RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 
 
 def _row(run: Run, m: Measurement) -> str:
@@ -38,8 +38,16 @@ def _row(run: Run, m: Measurement) -> str:
         f"{m.peak_rss_mib:.0f}",
         f"{m.server_cpu_percent:.0f}/"
         + ("-" if m.core_busy_percent is None else f"{m.core_busy_percent:.0f}"),
+        _instructions(run, m),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _instructions(run: Run, m: Measurement) -> str:
+    """The scenario's count under callgrind (bench.counts, in process), beside its req/s."""
+    counted: dict[str, int] = run.meta.get("instructions", {})
+    figure = counted.get(m.scenario) if m.server == ROSTER else None
+    return "-" if figure is None else f"{figure:,}"
 
 
 def table(run: Run) -> str:
@@ -61,6 +69,9 @@ def markdown(run: Run, verdicts: list[Verdict]) -> str:
         f"in {meta.get('seed_seconds', 0):.1f} s",
         f"- service settings from the environment: {_settings(meta.get('settings', {}))}",
     ]
+    if meta.get("instructions"):
+        counted = ", ".join(f"{k} {v:,}" for k, v in meta["instructions"].items())
+        lines.append(f"- instructions per request (bench.counts, callgrind, in process): {counted}")
     if run.hash_cost is not None:
         cost = run.hash_cost
         lines.append(

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from . import cpus, postgres, report
+from . import counts, cpus, postgres, report
 from .floors import FLOOR_APPS, ROSTER_APP
 from .hashcost import SAMPLES
 from .model import FLOOR_KEY, ROSTER, HashCost, Measurement, Run
@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (db, logs)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument(
+        "--no-counts", action="store_true", help="skip the instruction counts (bench.counts)"
+    )
     parser.add_argument("--results-dir", type=Path, default=report.RESULTS)
     return parser
 
@@ -307,6 +310,19 @@ class Bench:
         }
 
 
+def _instructions(workdir: Path) -> dict[str, int]:
+    """bench.counts' figures by scenario key ("S1", …, "login"); none without valgrind."""
+    _say("counting instructions per request under callgrind (bench.counts)")
+    directory = workdir / "counts"
+    directory.mkdir()
+    try:
+        figures = counts.count(directory)
+    except counts.Unavailable as error:
+        _say(f"no instruction counts: {error}")
+        return {}
+    return {name.split()[0]: figure for name, figure in figures.items()}
+
+
 def _nonce() -> str:
     return os.urandom(4).hex()
 
@@ -395,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.skip_floors:
             bench.floors()
         bench.roster(scenarios)
+        if not args.no_counts:
+            bench.run.meta["instructions"] = _instructions(workdir)
     except (BenchError, httpx.HTTPError, subprocess.SubprocessError, OSError) as error:
         _say(f"FAILED: {type(error).__name__}: {error}")
         status = 2

@@ -13,6 +13,7 @@ from . import __version__
 from .api import docs, health, sessions, tokens, users
 from .api.auth import SECURITY_SCHEMES, wants_runtime
 from .http.bodies import RosterRequest
+from .http.connection import LeanHTTPConnection
 from .http.error_handlers import register_error_handlers
 from .http.hooks import register_hooks
 from .http.json_provider import OrjsonProvider
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     configure_logging(settings.log_level, settings.log_format)
     app = Quart("roster", static_folder=None)
     app.request_class = RosterRequest
+    app.asgi_http_class = LeanHTTPConnection
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
         BODY_TIMEOUT=settings.body_timeout_seconds,

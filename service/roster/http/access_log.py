@@ -12,6 +12,7 @@ from .client_address import current_client_address
 from .routing import route_template
 
 access_log = logging.getLogger("roster.access")
+LINE = "%s %s %d %.1fms client=%s user=%s"
 
 
 def start_clock() -> None:
@@ -21,26 +22,27 @@ def start_clock() -> None:
 def log_response(response: Response, metrics: Metrics, trusted_hops: int) -> None:
     started: float | None = g.get("started")
     seconds = 0.0 if started is None else time.perf_counter() - started
-    status = response.status_code
-    metrics.observe_request(route_template(request.url_rule), request.method, status, seconds)
+    method, status = request.method, response.status_code
+    metrics.observe_request(route_template(request.url_rule), method, status, seconds)
+    if access_log.isEnabledFor(logging.INFO):
+        _log_access(method, status, seconds, current_client_address(trusted_hops))
+
+
+def _log_access(method: str, status: int, seconds: float, address: str) -> None:
     caller = g.get("caller")
     user_id = None if caller is None else caller.user.id
-    address = current_client_address(trusted_hops)
+    path = request.path
     fields = {
-        "method": request.method,
-        "path": request.path,
+        "method": method,
+        "path": path,
         "status": status,
         "duration_ms": round(seconds * 1000, 3),
         "client_address": address,
         "user_id": user_id,
     }
-    access_log.info(
-        "%s %s %d %.1fms client=%s user=%s",
-        request.method,
-        request.path,
-        status,
-        seconds * 1000,
-        address,
-        "-" if user_id is None else user_id,
-        extra={"access": fields},
+    args = (method, path, status, seconds * 1000, address, "-" if user_id is None else user_id)
+    # Made and handled directly: `info()` would first walk the stack for the caller's line.
+    record = access_log.makeRecord(
+        access_log.name, logging.INFO, __file__, 0, LINE, args, None, extra={"access": fields}
     )
+    access_log.handle(record)

@@ -3,6 +3,7 @@ stand in front, each appending the address it received the request from to X-For
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -26,13 +27,18 @@ def current_client_address(hops: int) -> str:
 def client_address(peer: str | None, forwarded_for: Iterable[str], trusted_hops: int) -> str:
     """The address `trusted_hops` from the right of X-Forwarded-For, or the peer's when the
     header is shorter or that entry is not an IP address (a client may send anything)."""
-    fallback = _address(peer) or UNKNOWN
+    fallback = _peer_address(peer) or UNKNOWN
     if trusted_hops <= 0:
         return fallback
     hops = [entry.strip() for header in forwarded_for for entry in header.split(",")]
     if len(hops) < trusted_hops:
         return fallback
     return _address(hops[-trusted_hops]) or fallback
+
+
+@functools.lru_cache(maxsize=1024)  # the same few peers, each parsed once (short strings)
+def _peer_address(text: str | None) -> str | None:
+    return _address(text)
 
 
 def _address(text: str | None) -> str | None:

@@ -106,6 +106,9 @@ class _Enqueue(QueueHandler):
 
 def configure_logging(level: str, log_format: str = "text") -> None:
     global _listener
+    # What no line shows is not worked out for every record (the logging docs' "Optimization").
+    logging.logThreads = logging.logMultiprocessing = False
+    logging.logAsyncioTasks = False  # type: ignore[attr-defined,unused-ignore]  # 3.12+
     output = logging.StreamHandler()
     output.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     if _listener is not None:
