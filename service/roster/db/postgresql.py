@@ -75,6 +75,11 @@ class PostgreSQLDatabase(Database):
     async def _write(self, unit: WriteUnit[T]) -> T:
         return await _apart(self._writing(unit))
 
+    async def _write_at_once(self, unit: WriteUnit[T]) -> T:
+        if not self._autocommit:  # behind PgBouncer, as every write
+            return await self._write(unit)
+        return await _apart(self._writing_at_once(unit))
+
     async def close(self) -> None:
         await self.engine.dispose()
 
@@ -118,6 +123,17 @@ class PostgreSQLDatabase(Database):
                     if session.sync_session.info.get(COMMITTING):
                         setattr(error, COMMITTING, True)  # it may have committed: never again
                     raise
+
+        return await _once_more_if_dead(attempt)
+
+    async def _writing_at_once(self, unit: WriteUnit[T]) -> T:
+        async def attempt() -> T:
+            async with self._turns.turn(), self.engine.connect() as connection:
+                # The session's BEGIN and COMMIT send nothing in autocommit.
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                async with AsyncSession(bind=connection) as session:
+                    with self.busy("write"):
+                        return await session.run_sync(unit)
 
         return await _once_more_if_dead(attempt)
 

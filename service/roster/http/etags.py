@@ -39,18 +39,20 @@ def not_modified(etag: str) -> bool:
     return tags.star_tag or tags.contains_weak(etag.strip('"'))
 
 
-def if_match() -> Callable[[UserOut], None]:
-    """The request's `If-Match` as a check for the write to run on the user it locked.
+def if_match() -> Callable[[UserOut], None] | None:
+    """The request's `If-Match` as a check for the write to run on the user it locked; None
+    when there is nothing to check (no header, or `*`: the write finds the user or 404s).
 
-    412 unless the header is absent, `*`, or lists the user's tag (strong comparison). The check
-    needs no request context, so it can run wherever the unit of work runs.
+    412 unless the header lists the user's tag (strong comparison). The check needs no request
+    context, so it can run wherever the unit of work runs.
     """
     header = request.headers.get("If-Match")
     tags = None if header is None else parse_etags(header)
+    if tags is None or tags.star_tag:
+        return None
 
     def check(user: UserOut) -> None:
-        if tags is None or tags.star_tag or tags.contains(etag_of(user).strip('"')):
-            return
-        raise PreconditionFailed(details={"If-Match": "Does not match the current ETag"})
+        if not tags.contains(etag_of(user).strip('"')):
+            raise PreconditionFailed(details={"If-Match": "Does not match the current ETag"})
 
     return check
