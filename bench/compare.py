@@ -131,7 +131,7 @@ class Comparison:
     def _database(self, name: str) -> str:
         if self.args.backend == "sqlite":
             return f"sqlite+aiosqlite:///{self.workdir / f'roster-{name}.db'}"
-        url = postgres.create_database()
+        url = postgres.create_database(f"_{name}")
         self.databases.append(url)
         return url
 

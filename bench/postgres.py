@@ -10,9 +10,9 @@ import asyncpg
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def create_database() -> str:
-    """A new empty database; its SQLAlchemy URL."""
-    name = f"roster_bench_{os.getpid()}"
+def create_database(suffix: str = "") -> str:
+    """A new empty database (one per `suffix` in a run); its SQLAlchemy URL."""
+    name = f"roster_bench_{os.getpid()}{suffix}"
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
