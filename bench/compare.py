@@ -128,19 +128,24 @@ class Comparison:
         self.databases: list[str] = []
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def _database(self, name: str) -> str:
-        if self.args.backend == "sqlite":
+    def _database(self, name: str, backend: str) -> str:
+        if backend == "sqlite":
             return f"sqlite+aiosqlite:///{self.workdir / f'roster-{name}.db'}"
-        url = postgres.create_database(f"_{name}")
+        url = postgres.create_database(f"_{name.replace('-', '_')}")
         self.databases.append(url)
         return url
 
     def prepare(self) -> None:
-        self.contenders.append(roster_contender("new", REPOSITORY, self._database("new")))
-        for spec in self.args.checkout:
-            name, _, directory = spec.partition("=")
-            checkout = Path(directory).resolve()
-            self.contenders.append(roster_contender(name, checkout, self._database(name)))
+        both = self.args.backend == "both"
+        for backend in ("sqlite", "postgresql") if both else (self.args.backend,):
+            suffix = "-pg" if both and backend == "postgresql" else ""
+            checkouts = [("new", REPOSITORY)]
+            for spec in self.args.checkout:
+                name, _, directory = spec.partition("=")
+                checkouts.append((name, Path(directory).resolve()))
+            for name, checkout in checkouts:
+                database = self._database(name + suffix, backend)
+                self.contenders.append(roster_contender(name + suffix, checkout, database))
         if self.args.peers is not None:
             for folder in sorted(self.args.peers.iterdir()):
                 if folder.name in PEER_COMMANDS:
@@ -319,9 +324,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--peers", type=Path, help="a folder holding the peer apps")
     parser.add_argument(
         "--backend",
-        choices=("sqlite", "postgresql"),
+        choices=("sqlite", "postgresql", "both"),
         default="sqlite",
-        help="Roster's database (the peers always use SQLite)",
+        help="Roster's database (the peers always use SQLite); both: each Roster twice, "
+        "on SQLite and on PostgreSQL (named NAME-pg)",
     )
     parser.add_argument("--scenarios", default=",".join(s.key for s in (S1, S2, S3, S4)))
     parser.add_argument("--connections", default="64", help="comma-separated, e.g. 64,256")
