@@ -85,7 +85,7 @@ bench: $(STAMP)
 	if [ -n "$(PEERS)" ]; then $(BIN)/python -m bench.compare --peers "$(PEERS)" $(COMPARE_ARGS); fi
 
 # This checkout beside older ones or the peers, interleaved, e.g.
-# make bench-compare COMPARE_ARGS="--checkout before=../roster-old --peers ../peers"
+# make bench-compare COMPARE_ARGS="--checkout before=DIR --peers DIR" (see bench/README.md)
 bench-compare: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.compare --backend $(BACKEND) $(COMPARE_ARGS)
