@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 from quart import Blueprint, Response, request
 from werkzeug.datastructures import Headers
 
 from ..db import listing
 from ..domain import users
-from ..http.envelope import JSON, respond
+from ..http.envelope import model_json, respond
 from ..http.etags import etag_of_json, if_match, not_modified, user_json
 from ..http.openapi import Reply
 from ..http.request_ids import current_request_id as request_id
@@ -24,14 +24,7 @@ from .schemas import UserCreate, UserEnvelope, UserListEnvelope, UserPatch, User
 
 # Handlers return werkzeug `Headers`, not dicts: quart-schema would build a pydantic
 # TypeAdapter to dump a dict of headers on every response.
-# The hot paths' JSON, straight from pydantic's serializers (built once).
-USERS_JSON = TypeAdapter(list[UserOut]).dump_json
-
-
-def META_JSON(meta: BaseModel) -> bytes:
-    return type(meta).__pydantic_serializer__.to_json(meta)
-
-
+USERS_JSON = TypeAdapter(list[UserOut]).dump_json  # a page's users, by a serializer built once
 blueprint = Blueprint("users", __name__, url_prefix="/api/users")
 ONE_USER = f"/<int(min=1, max={MAX_ID}):user_id>"
 WRITABLE = {"name", "email", "password", "role", "status"}
@@ -86,8 +79,7 @@ async def list_users(query_args: UserListQuery, access: Access, runtime: Runtime
     """List users, a page at a time: by page number, or after a `cursor`."""
     page = await listing.list_users(runtime.db, runtime.cursors, query_args)
     headers = Headers(page.headers(request.path, request.args.items(multi=True)))
-    body = b'{"data":' + USERS_JSON(page.items) + b',"meta":' + META_JSON(page.meta(request_id()))
-    return Response(body + b"}", 200, headers, content_type=JSON)
+    return respond(USERS_JSON(page.items), 200, headers, model_json(page.meta(request_id())))
 
 
 @blueprint.get(ONE_USER)

@@ -39,12 +39,25 @@ class ErrorEnvelope(BaseModel):
     meta: Meta
 
 
-def respond(data_json: bytes, status: int = 200, headers: Headers | None = None) -> Response:
+def respond(
+    data_json: bytes,
+    status: int = 200,
+    headers: Headers | None = None,
+    meta_json: bytes | None = None,
+) -> Response:
     """A success envelope around `data`, already JSON (pydantic's, from its Rust core): the
-    hot paths' answers, built without a dict of the model or a second serialization."""
-    request_id = current_request_id().encode()  # [A-Za-z0-9._-]: nothing to escape
-    body = b'{"data":' + data_json + b',"meta":{"request_id":"' + request_id + b'"}}'
+    hot paths' answers, built without a dict of the model or a second serialization. `meta`
+    is the request id alone unless `meta_json` (`model_json` of a list's meta) is given."""
+    if meta_json is None:
+        request_id = current_request_id().encode()  # [A-Za-z0-9._-]: nothing to escape
+        meta_json = b'{"request_id":"' + request_id + b'"}'
+    body = b'{"data":' + data_json + b',"meta":' + meta_json + b"}"
     return Response(body, status, headers, content_type=JSON)
+
+
+def model_json(model: BaseModel) -> bytes:
+    """A model as JSON, by its own serializer (no TypeAdapter built per call)."""
+    return type(model).__pydantic_serializer__.to_json(model)
 
 
 def meta() -> Meta:
