@@ -33,10 +33,10 @@ from roster.testing import server as harness
 
 from . import cpus, postgres, report
 from .run import _raise_fd_limit
-from .scenarios import S1, S2, S3, S4, Scenario, lua_env, pick, probe
+from .scenarios import S1, S2, S3, S4, Scenario, load, pick, probe
 from .seed import Seeded, seed
 from .server import REPOSITORY, BenchError
-from .wrk import WrkResult, WrkRun, require_wrk
+from .wrk import WrkResult, require_wrk
 
 VENVS = REPOSITORY / "bench" / ".run" / "venvs"
 SETTLE_S = 1.0
@@ -201,16 +201,8 @@ class Comparison:
         probe(server.base_url, scenario.script, seeded)
 
         def wrk(seconds: float) -> WrkResult:
-            path = "/health" if scenario.script == "health.lua" else "/"
-            return WrkRun(
-                url=server.base_url + path,
-                script=scenario.script,
-                connections=connections,
-                duration_s=seconds,
-                threads=self.placement.load_threads,
-                timeout="5s",
-                env=lua_env(seeded, scenario.script),
-                prefix=tuple(self.placement.load_prefix()),
+            return load(
+                server.base_url, scenario.script, connections, seconds, seeded, self.placement, "5s"
             ).run()
 
         if self.args.warmup > 0:

@@ -45,7 +45,7 @@ from .scenarios import (
     S6,
     S6_WRITERS,
     Scenario,
-    lua_env,
+    load,
     pick,
     probe,
 )
@@ -175,16 +175,8 @@ class Bench:
     def _wrk(
         self, server: Server, script: str, connections: int, seconds: float, seeded: Seeded | None
     ) -> WrkRun:
-        path = "/health" if script == "health.lua" else "/"
-        return WrkRun(
-            url=server.base_url + path,
-            script=script,
-            connections=connections,
-            duration_s=seconds,
-            threads=self.placement.load_threads,
-            timeout=self.args.timeout,
-            env=lua_env(seeded, script),
-            prefix=tuple(self.placement.load_prefix()),
+        return load(
+            server.base_url, script, connections, seconds, seeded, self.placement, self.args.timeout
         )
 
     def _measure(

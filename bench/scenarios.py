@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 
+from .cpus import Placement
 from .seed import PASSWORD, Seeded
 from .server import BenchError
+from .wrk import WrkRun
 
 PER_PAGE = 20
 
@@ -66,6 +68,28 @@ def lua_env(seeded: Seeded | None, script: str) -> dict[str, str]:
         "ROSTER_BENCH_USER_ID": str(seeded.user_id),
     }
     return env
+
+
+def load(
+    base_url: str,
+    script: str,
+    connections: int,
+    seconds: float,
+    seeded: Seeded | None,
+    placement: Placement,
+    timeout: str,
+) -> WrkRun:
+    """One wrk run of a scenario's script against a server, on the load generator's cores."""
+    return WrkRun(
+        url=base_url + ("/health" if script == "health.lua" else "/"),
+        script=script,
+        connections=connections,
+        duration_s=seconds,
+        threads=placement.load_threads,
+        timeout=timeout,
+        env=lua_env(seeded, script),
+        prefix=tuple(placement.load_prefix()),
+    )
 
 
 def probe(base_url: str, script: str, seeded: Seeded | None) -> None:
