@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from . import postgres
+
 HERE = Path(__file__).resolve().parent
 BUDGETS = HERE / "budgets.json"
 TOLERANCE = 0.03  # a count this much above its budget fails the check
@@ -57,8 +59,9 @@ class Unavailable(RuntimeError):
 # --- the parent: runs the child under callgrind and reads its dumps --------------------------
 
 
-def count(workdir: Path) -> dict[str, int]:
-    """Instructions per request of each scenario."""
+def count(workdir: Path, database_url: str | None = None) -> dict[str, int]:
+    """Instructions per request of each scenario (on a fresh SQLite file, or on the empty
+    database at `database_url`): Roster's process only, not the database server's."""
     valgrind = shutil.which("valgrind")
     compiler = shutil.which("cc") or shutil.which("gcc")
     if valgrind is None or compiler is None:
@@ -83,6 +86,7 @@ def count(workdir: Path) -> dict[str, int]:
         "--child",
         str(workdir),
         str(helper),
+        database_url or f"sqlite+aiosqlite:///{workdir / 'roster.db'}",
     ]
     env = {**os.environ, **CHILD_ENV}
     result = subprocess.run(
@@ -250,7 +254,7 @@ SCENARIOS: dict[str, tuple[Scenario, int]] = {
 }
 
 
-async def _child(workdir: Path, helper: Path) -> None:
+async def _child(workdir: Path, helper: Path, url: str) -> None:
     from roster.app import create_app
     from roster.db.migrations import upgrade
     from roster.settings import Settings
@@ -259,7 +263,6 @@ async def _child(workdir: Path, helper: Path) -> None:
     callgrind = ctypes.CDLL(str(helper))
     # No time-sliced GIL hand-overs: threads switch where they block, the same way every run.
     sys.setswitchinterval(60)
-    url = f"sqlite+aiosqlite:///{workdir / 'roster.db'}"
     await asyncio.to_thread(upgrade, url)
     settings = Settings(
         database_url=url,
@@ -340,16 +343,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.counts", description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail when a count is over budget")
     parser.add_argument("--write", action="store_true", help="write the counts as the budgets")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="count on PostgreSQL (a fresh database on 127.0.0.1:5432) to compare: the budgets"
+        " are SQLite's",
+    )
+    parser.add_argument("--keep", type=Path, help="copy callgrind's dumps into this folder")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        asyncio.run(_child(Path(args.child[0]), Path(args.child[1])))
+        asyncio.run(_child(Path(args.child[0]), Path(args.child[1]), args.child[2]))
         return 0
     recorded = json.loads(BUDGETS.read_text()) if BUDGETS.exists() else {}
     budgets: dict[str, int] = recorded.get("budgets", {})
     with tempfile.TemporaryDirectory(prefix="roster-counts-") as directory:
         try:
-            counts = count(Path(directory))
+            counts = _counted(Path(directory), args.backend, args.keep)
         except Unavailable as error:
             print(f"bench.counts: skipped, {error}")
             return 0
@@ -363,6 +374,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"OVER BUDGET {line}")
         return 1 if over else 0
     return 0
+
+
+def _counted(workdir: Path, backend: str, keep: Path | None) -> dict[str, int]:
+    url = postgres.create_database("_counts") if backend == "postgresql" else None
+    try:
+        counts = count(workdir, url)
+    finally:
+        if url is not None:
+            postgres.drop_database(url)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        for dump in workdir.glob("callgrind.out.*"):
+            shutil.copy(dump, keep / dump.name)
+    return counts
 
 
 if __name__ == "__main__":

@@ -147,6 +147,31 @@ async def test_unreachable_database_gives_503_and_the_service_recovers(
     assert "Traceback" not in server.log()
 
 
+async def test_connections_the_database_dropped_are_replaced_and_no_request_fails(
+    server: Server, proxy: CuttableProxy
+) -> None:
+    """A restart or a failover between two requests: every pooled connection is dead, the
+    server is back. The next requests (the caller's read first, by asyncpg or SQLAlchemy;
+    lists; writes) each find a dead connection, replace it and answer."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as http:
+        email = (await register(http, name="Failover", email=unique_email("f")))["email"]
+        auth = bearer(await login(http, email))
+        mine = (await http.get("/api/profile", headers=auth)).json()["data"]["id"]
+        await asyncio.gather(*(http.get(f"/api/users/{mine}", headers=auth) for _ in range(8)))
+
+        await proxy.cut()  # every pooled connection dies
+        await proxy.restore()
+
+        answers = [await http.get(f"/api/users/{mine}", headers=auth) for _ in range(12)]
+        answers += [
+            await http.get("/api/users", headers=auth),
+            await http.patch(f"/api/users/{mine}", json={"name": "Back"}, headers=auth),
+        ]
+        assert [answer.status_code for answer in answers] == [200] * 14, answers[-1].text
+        assert answers[-1].json()["data"]["name"] == "Back"
+    assert "Traceback" not in server.log()
+
+
 async def test_a_network_that_drops_packets_gives_503_within_the_bounds(
     server: Server, proxy: CuttableProxy
 ) -> None:

@@ -11,12 +11,12 @@ whatever it needs is an argument.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from enum import Enum
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Executable, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ T = TypeVar("T")
 P = ParamSpec("P")
 ReadUnit = Callable[[Connection], T]
 WriteUnit = Callable[[Session], T]
+Row = Mapping[Any, Any]  # a row by column name: SQLAlchemy's RowMapping, asyncpg's Record
 
 
 class Lane(Enum):
@@ -61,6 +62,16 @@ class Database(ABC):
             return fn(connection, *args, **kwargs)
 
         return await self._read(unit, Lane.NORMAL)
+
+    async def first(self, statement: Executable, params: dict[str, Any]) -> Row | None:
+        """The first row of one read-only statement, by column name (None: no row): a read
+        as `read` runs it, which a backend may run more cheaply than a unit of work."""
+        self.gate.admit()
+
+        def unit(connection: Connection) -> Row | None:
+            return first_row(connection, statement, params)
+
+        return await self._first(unit, statement, params)
 
     async def read_in(
         self,
@@ -130,6 +141,11 @@ class Database(ABC):
     async def _write_at_once(self, unit: WriteUnit[T]) -> T:
         return await self._write(unit)  # where a transaction costs no round trips
 
+    async def _first(
+        self, unit: ReadUnit[Row | None], _statement: Executable, _params: dict[str, Any]
+    ) -> Row | None:
+        return await self._read(unit, Lane.NORMAL)
+
     @contextmanager
     def busy(self, kind: str) -> Iterator[None]:
         """A unit of work of `kind` (read or write) runs inside the block."""
@@ -138,6 +154,10 @@ class Database(ABC):
             yield
         finally:
             self.metrics.db_busy(kind, -1)
+
+
+def first_row(connection: Connection, statement: Executable, params: dict[str, Any]) -> Row | None:
+    return connection.execute(statement, params).mappings().first()
 
 
 def schema_revision(connection: Connection) -> str | None:

@@ -1,6 +1,6 @@
 """The hot paths' statements, as SQLAlchemy Core built once: the caller of a token, a user, the
-UPDATE of a user (lists are in `listing`). The read functions are units of work
-(`Database.read`)."""
+UPDATE of a user (lists are in `listing`). The caller is read by `Database.first` (a statement
+a backend may run its own cheaper way); the other reads are units of work (`Database.read`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, Update, bindparam, case, or_, select, update
-from sqlalchemy.engine import Connection
 
 from ..schemas import UserOut
+from .database import Database, Row
 from .models import Token, User
 
 USERS = cast(Table, User.__table__)
@@ -40,8 +40,8 @@ def _prefixed(table: Any, prefix: str) -> list[Any]:
     return [table.c[column.name].label(prefix + column.name) for column in USER_COLUMNS]
 
 
-def _user_from(row: Any, prefix: str) -> UserOut | None:
-    values = {name: row._mapping[prefix + name] for name in USER_FIELDS}
+def _user_from(row: Row, prefix: str) -> UserOut | None:
+    values = {name: row[prefix + name] for name in USER_FIELDS}
     return None if values["id"] is None else UserOut.model_validate(values)
 
 
@@ -81,8 +81,8 @@ class Authenticated:
     path_user: UserOut | None  # the user the request's path names, when it names one
 
 
-def caller_by_token(
-    conn: Connection, token_hash: str, now: datetime, path_user_id: int | None = None
+async def caller_by_token(
+    db: Database, token_hash: str, now: datetime, path_user_id: int | None = None
 ) -> Authenticated | None:
     """The user a live token belongs to and the token's id; with `path_user_id`, that user
     too, in the same query (one query per authenticated read)."""
@@ -90,13 +90,13 @@ def caller_by_token(
     statement = CALLER_BY_TOKEN
     if path_user_id is not None:
         statement, params["user_id"] = CALLER_AND_USER, path_user_id
-    row = conn.execute(statement, params).first()
+    row = await db.first(statement, params)
     if row is None:
         return None
     caller = _user_from(row, "c_")
     assert caller is not None
     path_user = None if path_user_id is None else _user_from(row, "u_")
-    return Authenticated(caller, row.token_id, row.token_last_used_at, path_user)
+    return Authenticated(caller, row["token_id"], row["token_last_used_at"], path_user)
 
 
 @functools.cache

@@ -58,7 +58,7 @@ async def authenticate(
     revoked, or its user disabled), and the user `path_user_id` names, in one query: an
     authenticated read is one round trip. The use is noted for `last_used_at`."""
     now = datetime.now(UTC)
-    found = await db.read(caller_by_token, hash_token(token), now, path_user_id)
+    found = await caller_by_token(db, hash_token(token), now, path_user_id)
     if found is None:
         return None
     if touches is not None:
