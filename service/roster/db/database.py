@@ -73,6 +73,20 @@ class Database(ABC):
 
         return await self._first(unit, statement, params)
 
+    async def first_written(self, statement: Executable, params: dict[str, Any]) -> Row | None:
+        """The first row one writing statement returns (`UPDATE … RETURNING`), committed on its
+        own. It needs no transaction around it: on PostgreSQL it runs in autocommit, one round
+        trip where BEGIN, the statement and COMMIT were three. It must be safe to run twice: a
+        connection found dead is replaced, and the statement run again, as for reads."""
+        self.gate.admit()
+
+        def unit(session: Session) -> Row | None:
+            row = first_row(session.connection(), statement, params)
+            session.commit()
+            return row
+
+        return await self._first_written(unit, statement, params)
+
     async def read_in(
         self,
         lane: Lane,
@@ -105,20 +119,6 @@ class Database(ABC):
 
         return await self._write(unit)
 
-    async def write_at_once(
-        self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """`write` for a unit that runs one statement, which needs no transaction around it:
-        on PostgreSQL it runs in autocommit, one round trip where BEGIN, the statement and
-        COMMIT were three. The statement must be safe to run twice: a connection found dead
-        is replaced, and the unit run again, as for reads."""
-        self.gate.admit()
-
-        def unit(session: Session) -> T:
-            return fn(session, *args, **kwargs)
-
-        return await self._write_at_once(unit)
-
     async def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None: never migrated), read the way
         requests read, so that it also proves the path requests take answers."""
@@ -145,6 +145,11 @@ class Database(ABC):
         self, unit: ReadUnit[Row | None], _statement: Executable, _params: dict[str, Any]
     ) -> Row | None:
         return await self._read(unit, Lane.NORMAL)
+
+    async def _first_written(
+        self, unit: WriteUnit[Row | None], _statement: Executable, _params: dict[str, Any]
+    ) -> Row | None:
+        return await self._write_at_once(unit)
 
     @contextmanager
     def busy(self, kind: str) -> Iterator[None]:

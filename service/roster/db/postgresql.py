@@ -4,10 +4,12 @@ DB_CONNECTIONS connections per worker, shared by every kind of work, taken in tu
 - A read runs in autocommit: its statements and nothing else (no BEGIN, no ROLLBACK, no
   ping), one round trip for an authenticated read. Behind PgBouncer (DB_PGBOUNCER), in a
   transaction.
-- A read of one statement's first row (`first`: every authenticated request's caller) goes to
-  asyncpg itself, on a connection of the same pool: SQLAlchemy's async execution costs ~130 µs
-  of CPU per statement more than asyncpg's (bench/README.md). Any driver error sends it the
-  usual way, which raises SQLAlchemy's errors and replaces a dead connection.
+- One statement's first row (`first`: every authenticated request's caller; `first_written`:
+  a PATCH's UPDATE … RETURNING, in autocommit) goes to asyncpg itself, on a connection of the
+  same pool: SQLAlchemy's async execution costs ~130 µs of CPU per statement more than
+  asyncpg's (bench/README.md). Any driver error sends it the usual way, which raises
+  SQLAlchemy's errors and replaces a dead connection (a write sent this way is one that is
+  safe to run twice).
 - A write runs in a transaction of its own, which it commits.
 - A read in the quick or the bounded lane runs in a transaction whose statements stop after
   the lane's time (`SET LOCAL statement_timeout`: per transaction, so it also holds behind
@@ -95,12 +97,24 @@ class PostgreSQLDatabase(Database):
     ) -> Row | None:
         if self._autocommit:  # behind PgBouncer asyncpg could keep no statement prepared
             try:
-                return await self._first_by_driver(statement, params)
+                return await self._first_by_driver(statement, params, "read")
             except _DRIVER_ERRORS:
                 pass  # the usual way raises SQLAlchemy's error, or runs on a fresh connection
         return await self._read(unit, Lane.NORMAL)
 
-    async def _first_by_driver(self, statement: Executable, params: dict[str, Any]) -> Row | None:
+    async def _first_written(
+        self, unit: WriteUnit[Row | None], statement: Executable, params: dict[str, Any]
+    ) -> Row | None:
+        if self._autocommit:
+            try:
+                return await self._first_by_driver(statement, params, "write")
+            except _DRIVER_ERRORS:
+                pass  # as for `_first`: the statement is one that may run twice
+        return await self._write_at_once(unit)
+
+    async def _first_by_driver(
+        self, statement: Executable, params: dict[str, Any], kind: str
+    ) -> Row | None:
         compiled = self._compile(statement)
         values = compiled.construct_params(params)
         arguments = [values[name] for name in compiled.positiontup or ()]
@@ -109,12 +123,14 @@ class PostgreSQLDatabase(Database):
             driver = pooled.driver_connection
             assert driver is not None  # a pooled connection that is open
             try:
-                with self.busy("read"):
+                with self.busy(kind):
                     record: Row | None = await driver.fetchrow(compiled.string, *arguments)
                 return record
+            except asyncpg.PostgresError:
+                raise  # the server refused the statement (a taken email, say): the link is fine
             except BaseException:
-                # A driver error, a timeout, a cancelled request: whatever went wrong, this
-                # connection's state is unknown and it is not used again.
+                # A lost connection, a timeout, a cancelled request: this connection's state is
+                # unknown and it is not used again.
                 pooled.invalidate()
                 raise
             finally:

@@ -40,7 +40,8 @@ def _prefixed(table: Any, prefix: str) -> list[Any]:
     return [table.c[column.name].label(prefix + column.name) for column in USER_COLUMNS]
 
 
-def _user_from(row: Row, prefix: str) -> UserOut | None:
+def user_from_row(row: Row, prefix: str = "") -> UserOut | None:
+    """The user in a row's columns named `prefix` + field (None: a LEFT JOIN found none)."""
     values = {name: row[prefix + name] for name in USER_FIELDS}
     return None if values["id"] is None else UserOut.model_validate(values)
 
@@ -93,9 +94,9 @@ async def caller_by_token(
     row = await db.first(statement, params)
     if row is None:
         return None
-    caller = _user_from(row, "c_")
+    caller = user_from_row(row, "c_")
     assert caller is not None
-    path_user = None if path_user_id is None else _user_from(row, "u_")
+    path_user = None if path_user_id is None else user_from_row(row, "u_")
     return Authenticated(caller, row["token_id"], row["token_last_used_at"], path_user)
 
 
@@ -116,7 +117,7 @@ def set_user_statement(columns: tuple[str, ...]) -> Update:
     """`UPDATE users SET <columns> WHERE id = :b_id RETURNING <the user>`, `updated_at` moved
     only when one of the values differs from the row's (SET sees the row as it was): the
     change and its result in one statement, a write that needs no transaction around it
-    (`Database.write_at_once`), and that can run twice to the same effect. Built once per set
+    (`Database.first_written`), and that can run twice to the same effect. Built once per set
     of columns; parameters as in `update_user_statement`, and `b_now`."""
     changed = or_(*(users[name].is_distinct_from(_parameter(name)) for name in columns))
     now = bindparam("b_now", type_=users.updated_at.type)

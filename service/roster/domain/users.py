@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import User
-from ..db.queries import USER_BY_ID, set_user_statement, update_user_statement, user_out
+from ..db.queries import (
+    USER_BY_ID,
+    set_user_statement,
+    update_user_statement,
+    user_from_row,
+    user_out,
+)
 from ..errors import Conflict, Forbidden, NotFound
 from ..schemas import DEFAULT_STATUS, Role, Status, UserOut
 from .passwords import Passwords
@@ -63,7 +69,7 @@ async def update_user(
         raise Forbidden(CANNOT_DISABLE_SELF, details={"status": CANNOT_DISABLE_SELF})
     if precondition is None and changes and not changes.keys() & ENDS_SESSIONS:
         # Nothing to check first, nothing else to change: the UPDATE alone (the hot path).
-        return await db.write_at_once(_set_user, user_id, changes)
+        return await _set_user(db, user_id, changes)
     password = changes.pop("password", None)
     password_hash = None if password is None else await passwords.hash(password)
     return await db.write(
@@ -99,20 +105,18 @@ def _insert_user(
     return user_out(user)
 
 
-def _set_user(session: Session, user_id: int, changes: dict[str, Any]) -> UserOut:
+async def _set_user(db: Database, user_id: int, changes: dict[str, Any]) -> UserOut:
     """One UPDATE … RETURNING: the user as changed (`updated_at` kept if nothing was)."""
     parameters = {f"b_{column}": value for column, value in changes.items()}
     statement = set_user_statement(tuple(sorted(changes)))
-    with _email_must_be_unique(session):
-        row = (
-            session.connection()
-            .execute(statement, {**parameters, "b_id": user_id, "b_now": datetime.now(UTC)})
-            .first()
+    with _email_must_be_unique():
+        row = await db.first_written(
+            statement, {**parameters, "b_id": user_id, "b_now": datetime.now(UTC)}
         )
-        session.commit()
-    if row is None:
+    user = None if row is None else user_from_row(row)
+    if user is None:
         raise NotFound("User not found")
-    return user_out(row)
+    return user
 
 
 def _update_user(
@@ -172,12 +176,13 @@ def _locked_user(session: Session, user_id: int) -> User:
 
 
 @contextmanager
-def _email_must_be_unique(session: Session) -> Iterator[None]:
+def _email_must_be_unique(session: Session | None = None) -> Iterator[None]:
     """A unique-email violation inside the block is rolled back and becomes 409."""
     try:
         yield
     except IntegrityError as error:
-        session.rollback()
+        if session is not None:  # else the database has rolled its own statement back
+            session.rollback()
         if "email" in str(error.orig).lower():
             raise Conflict("Email already registered", details=ALREADY_REGISTERED) from None
         raise
