@@ -16,6 +16,7 @@ from quart.typing import TestClientProtocol as Client
 from roster.app import create_app
 from roster.db.migrations import upgrade
 from roster.settings import Settings
+from roster.testing.mailbox import MailServer, mail_server
 from roster.testing.plugin import TEST_HASHING
 
 from . import pg
@@ -143,6 +144,13 @@ async def alice(accounts: Accounts) -> Account:
 async def admin(accounts: Accounts) -> Account:
     """An admin with a live token."""
     return await accounts.admin()
+
+
+@pytest.fixture
+def smtp() -> Iterator[MailServer]:
+    """A real SMTP server on a free loopback port, keeping what it is sent."""
+    with mail_server() as server:
+        yield server
 
 
 def with_settings(settings: Settings, **changes: object) -> Settings:

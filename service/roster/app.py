@@ -10,7 +10,7 @@ from quart_schema import QuartSchema, Tag
 from quart_schema.openapi import Info
 
 from . import __version__
-from .api import docs, health, sessions, tokens, users
+from .api import docs, health, recovery, sessions, tokens, users
 from .api.auth import SECURITY_SCHEMES, wants_runtime
 from .http.bodies import RosterRequest
 from .http.connection import LeanHTTPConnection
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         openapi_provider_class=RosterOpenAPIProvider,
     )
     app.json = OrjsonProvider(app)
-    for blueprint in (health, docs, tokens, sessions, users):
+    for blueprint in (health, docs, tokens, sessions, users, recovery):
         app.register_blueprint(blueprint.blueprint)
     if settings.metrics_enabled:
         app.register_blueprint(health.metrics_blueprint)

@@ -1,4 +1,4 @@
-"""The `roster` command: migrate, create-user, serve."""
+"""The `roster` command: migrate, create-user, serve, send-test-mail."""
 
 from __future__ import annotations
 
@@ -12,16 +12,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
 from . import __version__
 from .api.schemas import UserCreate
 from .db import migrations, outage, postgresql
 from .db.connect import open_database
 from .db.database import Database
+from .domain.delivery import SEND_TIMEOUT_SECONDS, send_now
 from .domain.passwords import Passwords
 from .domain.users import create_user
 from .errors import Conflict
-from .schemas import DEFAULT_ROLE
+from .mail.messages import Mail
+from .mail.transports import Undelivered, transport_for
+from .schemas import DEFAULT_ROLE, clean_email
 from .serving.logs import configure_logging
 from .serving.processes import CannotListen, hypercorn_config, listen, serve
 from .settings import Settings, SettingsError
@@ -43,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "create-user":
             return _create_user(settings, args)
+        if args.command == "send-test-mail":
+            return _send_test_mail(settings, args.to)
         return _serve(settings, args)
     except (SettingsError, CommandFailed, CannotListen, migrations.MigrationsMissing) as error:
         return _fail(str(error))
@@ -71,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     serve_command.add_argument(
         "--config", type=Path, help="a hypercorn TOML file (TLS, binds…); flags win over it"
     )
+    mail = commands.add_parser(
+        "send-test-mail", help="deliver one message through MAIL_URL now, and say what happened"
+    )
+    mail.add_argument("--to", required=True, metavar="ADDRESS")
     return parser
 
 
@@ -160,6 +170,26 @@ def _password(args: argparse.Namespace) -> str:
     if getpass.getpass("Password (again): ") != first:
         raise CommandFailed("the passwords differ")
     return first
+
+
+def _send_test_mail(settings: Settings, to: str) -> int:
+    """One message through MAIL_URL, not through the outbox: the mail server's answer."""
+    try:
+        address = clean_email(to)
+    except PydanticCustomError as error:
+        raise CommandFailed(f"--to {to!r}: {error.message()}") from None
+    mail = Mail(
+        to=address,
+        subject="Roster: a test message",
+        body=f"This message was sent by `roster send-test-mail` through {settings.mail_url}.\n",
+    )
+    transport = transport_for(settings.mail_url, SEND_TIMEOUT_SECONDS)
+    try:
+        reply = asyncio.run(send_now(transport, settings, mail))
+    except Undelivered as error:
+        raise CommandFailed(f"the message to {address} was not sent: {error}") from None
+    print(f"roster: sent to {address} through {settings.mail_url}: {reply.strip()}")
+    return 0
 
 
 def _unusable(error: Exception, settings: Settings) -> Exception:

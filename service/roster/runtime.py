@@ -1,5 +1,6 @@
 """What a serving app holds: settings, metrics, the drain's gate, the database, the password
-hasher, the list cursors' signer, the sessions' use notes and the housekeeping task.
+hasher, the list cursors' signer, the sessions' use notes, the mail sender and the housekeeping
+task.
 
 Built by `create_app` (nothing connects then); `start` begins the background work once the
 event loop runs, `stop` ends it. Handlers are given it (`runtime=`), never look it up.
@@ -13,9 +14,11 @@ import contextlib
 from .db.connect import open_database
 from .db.cursors import Cursors
 from .db.migrations import schema_problem
+from .domain.delivery import SEND_TIMEOUT_SECONDS, Sender
 from .domain.housekeeping import purge_forever
 from .domain.passwords import Passwords
 from .domain.sessions import Touches
+from .mail.transports import transport_for
 from .serving.draining import WorkGate
 from .serving.metrics import Metrics, PrometheusMetrics, metrics_directory
 from .settings import Settings
@@ -32,6 +35,8 @@ class Runtime:
         self.passwords = Passwords(settings.password_hashing, self.metrics, self.gate)
         self.cursors = Cursors(self.db)
         self.touches = Touches(self.db, settings.token_touch_seconds)
+        transport = transport_for(settings.mail_url, SEND_TIMEOUT_SECONDS)
+        self.mail = Sender(self.db, transport, settings, self.metrics)
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -40,6 +45,7 @@ class Runtime:
             self.metrics.db_capacity(kind, capacity)
         await self.passwords.start()
         self.touches.start()
+        self.mail.start()
         self._housekeeping = asyncio.create_task(purge_forever(self.db, self.settings))
 
     async def schema_problem(self) -> str | None:
@@ -60,6 +66,7 @@ class Runtime:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        await self.mail.stop()
         await self.touches.stop()
         await self.db.close()
         self.passwords.close()

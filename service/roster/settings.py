@@ -10,9 +10,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.policy import SMTPUTF8
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -104,6 +108,97 @@ class PasswordHashing:
         }
 
 
+MAIL_URL_FORMS = "log:, smtp://[user:password@]host:port[?starttls=require] or smtps://..."
+
+
+@dataclass(frozen=True)
+class MailUrl:
+    """Where mail goes (MAIL_URL, docs/API.md §6): `log`, or an SMTP server (`smtp`, upgraded
+    with STARTTLS when offered or, `require_starttls`, refused without it; `smtps`: TLS from
+    the start)."""
+
+    scheme: Literal["log", "smtp", "smtps"]
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    require_starttls: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> MailUrl:
+        try:
+            return _mail_url(text)
+        except PydanticCustomError as error:
+            raise SettingsError(f"MAIL_URL {error.message()}") from None
+
+    def __str__(self) -> str:
+        """The URL without its password (for logs and messages)."""
+        if self.scheme == "log":
+            return "log:"
+        user = f"{self.username}@" if self.username else ""
+        query = "?starttls=require" if self.require_starttls else ""
+        return f"{self.scheme}://{user}{self.host}:{self.port}{query}"
+
+
+def _mail_url(value: Any) -> MailUrl:
+    if isinstance(value, MailUrl):
+        return value
+    parts = urlsplit(str(value).strip())
+    scheme = parts.scheme.lower()
+    if scheme == "log":
+        return MailUrl("log")
+    if scheme not in ("smtp", "smtps"):
+        raise PydanticCustomError("mail_url", f"must be {MAIL_URL_FORMS}, not {value!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise PydanticCustomError("mail_url", f"needs a host and a port number: {MAIL_URL_FORMS}")
+    query = parse_qs(parts.query)
+    starttls = [item.lower() for item in query.pop("starttls", [])]
+    if query or starttls not in ([], ["require"]) or (scheme == "smtps" and starttls):
+        raise PydanticCustomError("mail_url", "takes only ?starttls=require, and only smtp://")
+    return MailUrl(
+        "smtps" if scheme == "smtps" else "smtp",
+        parts.hostname,
+        port,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+        require_starttls=bool(starttls),
+    )
+
+
+def _mail_from(value: Any) -> str:
+    """One address, with or without a display name: `Roster <noreply@example.com>`."""
+    text = str(value).strip()
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise PydanticCustomError("mail_from", f"must be one line, not {value!r}")
+    try:
+        addresses: tuple[Address, ...] = SMTPUTF8.header_factory("from", text).addresses
+    except (HeaderParseError, IndexError, ValueError):
+        addresses = ()
+    if len(addresses) != 1 or not addresses[0].domain:
+        raise PydanticCustomError("mail_from", f"must be one address, not {value!r}")
+    return str(addresses[0])
+
+
+def _public_url(value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise PydanticCustomError("public_url", f"must be an http(s) URL, not {value!r}")
+    return text
+
+
+def _link_template(value: Any) -> str:
+    text = str(value).strip()
+    if "{token}" not in text:
+        raise PydanticCustomError("link", f"must hold {{token}}, where the token goes: {value!r}")
+    _public_url(text.replace("{token}", "x").split("?")[0])
+    return text
+
+
 def _rate(value: Any) -> RateLimit:
     if isinstance(value, RateLimit):
         return value
@@ -150,6 +245,7 @@ def _lower(value: Any) -> Any:
 
 
 Rate = Annotated[RateLimit, NoDecode, BeforeValidator(_rate)]
+LinkTemplate = Annotated[str, BeforeValidator(_link_template)]
 OptionalRate = Annotated[RateLimit | None, NoDecode, BeforeValidator(_optional_rate)]
 Positive = Annotated[int, Field(ge=1)]
 NonNegative = Annotated[int, Field(ge=0)]
@@ -206,6 +302,14 @@ class Settings(BaseSettings):
     keep_alive_seconds: Positive = 75
     headers_timeout_seconds: Positive = 5  # from a request's first byte to its whole head
     drain_seconds: NonNegative = 25
+    mail_url: Annotated[MailUrl, NoDecode, BeforeValidator(_mail_url)] = MailUrl("log")
+    mail_from: Annotated[str, BeforeValidator(_mail_from)] = "Roster <roster@localhost>"
+    # Where the pages that take a mailed token live; the links' templates hold `{token}`.
+    public_url: Annotated[str, BeforeValidator(_public_url)] = "http://127.0.0.1:8000"
+    password_reset_url: LinkTemplate | None = None  # default: PUBLIC_URL/reset-password?token=
+    password_reset_ttl_seconds: Positive = 3600
+    # Password-reset (and verification) requests for one normalised email, across workers.
+    mail_request_rate_limit: Rate = RateLimit(5, 3600)
 
     @classmethod
     def settings_customise_sources(
@@ -244,6 +348,10 @@ class Settings(BaseSettings):
             self.login_address_rate_limit,
             timedelta(days=self.login_known_address_days),
         )
+
+    def password_reset_link(self, token: str) -> str:
+        template = self.password_reset_url or f"{self.public_url}/reset-password?token={{token}}"
+        return template.replace("{token}", token)
 
     @property
     def password_hashing(self) -> PasswordHashing:

@@ -76,6 +76,23 @@ class TokenCreate(_Body):
     )
 
 
+class PasswordResetRequest(_Body):
+    email: Email = Field(description="The account's address; any well-formed address is accepted.")
+
+
+class PasswordResetConfirm(_Body):
+    token: str = Field(min_length=1, max_length=512, description="The token the message carried.")
+    password: Password = Field(description="The new password: 8 to 128 characters.")
+
+
+class AcceptedOut(BaseModel):
+    status: Literal["accepted"] = "accepted"
+
+
+class AcceptedEnvelope(DataEnvelope[AcceptedOut]):
+    """A request taken: whatever it leads to happens later, and is not told."""
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +32,11 @@ NAMING_CONVENTION = {
 # BIGINT on PostgreSQL; on SQLite only INTEGER is the rowid alias that autoincrements.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 UtcDateTime = DateTime(timezone=True)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A time read back: SQLite returns the UTC times it was given without their zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -162,3 +167,51 @@ class SigningKey(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     secret: Mapped[str] = mapped_column(String(128))
+
+
+class MailMessage(Base):
+    """A message in the outbox (docs/API.md §6): written in the transaction of the change that
+    causes it, sent after commit by whichever serving process claims it first.
+
+    `state` is `pending` until it is `sent` (its body then dropped) or `given_up`. A claim is a
+    lease: `claimed_until` hides the message from other senders while one sends it; a sender
+    that dies leaves it to be taken again when the lease runs out."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # `message`: ready to send; `password_reset`: a reset request, whose message is written by
+    # the sender (a token for an active user of that address, or nothing at all).
+    kind: Mapped[str] = mapped_column(String(32), server_default="message")
+    recipient: Mapped[str] = mapped_column(String(254))
+    recipient_name: Mapped[str | None] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class MailToken(Base):
+    """A one-use token sent by mail (a password reset), kept only as its SHA-256, bound to the
+    address it was sent to."""
+
+    __tablename__ = "mail_tokens"
+    __table_args__ = (
+        Index("ix_mail_tokens_user_id_purpose", "user_id", "purpose"),
+        Index("ix_mail_tokens_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,28 +1,41 @@
-"""Housekeeping, every few minutes, in one place: expired idempotency keys, login attempts older
-than the rate limit's window, expired tokens."""
+"""Housekeeping, every few minutes, in one place: expired idempotency keys, login and mail
+request attempts older than the longest limit's window, expired tokens and mailed tokens, and
+outbox records of messages done with for a week."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.models import IdempotencyKey, LoginAddress, LoginAttempt, Token
+from ..db.models import (
+    IdempotencyKey,
+    LoginAddress,
+    LoginAttempt,
+    MailMessage,
+    MailToken,
+    Token,
+)
+from ..db.outbox import PENDING
 from ..settings import Settings
 
 logger = logging.getLogger("roster.housekeeping")
 INTERVAL_SECONDS = 300
+OUTBOX_KEPT = timedelta(days=7)  # what became of a message, for an operator to look up
 
 
 async def purge(db: Database, settings: Settings, now: datetime) -> None:
     limits = settings.login_limits
     keys = await db.write(_delete, delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
-    window = now - limits.longest_window
+    longest = max(
+        limits.longest_window, timedelta(seconds=settings.mail_request_rate_limit.window_seconds)
+    )
+    window = now - longest
     attempts = await db.write(
         _delete, delete(LoginAttempt).where(LoginAttempt.attempted_at <= window)
     )
@@ -31,12 +44,18 @@ async def purge(db: Database, settings: Settings, now: datetime) -> None:
     addresses = await db.write(
         _delete, delete(LoginAddress).where(LoginAddress.last_success_at <= forgotten)
     )
+    mailed = await db.write(_delete, delete(MailToken).where(MailToken.expires_at <= now))
+    done = (MailMessage.state != PENDING, MailMessage.created_at <= now - OUTBOX_KEPT)
+    messages = await db.write(_delete, delete(MailMessage).where(*done))
     logger.debug(
-        "purged %d idempotency keys, %d login attempts, %d tokens, %d login addresses",
+        "purged %d idempotency keys, %d login attempts, %d tokens, %d login addresses, "
+        "%d mailed tokens, %d outbox records",
         keys,
         attempts,
         tokens,
         addresses,
+        mailed,
+        messages,
     )
 
 

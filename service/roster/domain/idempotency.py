@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.models import IdempotencyKey
+from ..db.models import IdempotencyKey, as_utc
 from ..errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 
 # A claim this old whose request never finished (its worker died) may be taken over.
@@ -131,8 +131,8 @@ def _find(session: Session, claim: Claim) -> IdempotencyKey | None:
 
 
 def _reusable(row: IdempotencyKey, now: datetime) -> bool:
-    expired = _aware(row.expires_at) <= now
-    abandoned = row.status is None and _aware(row.created_at) <= now - ABANDONED_AFTER
+    expired = as_utc(row.expires_at) <= now
+    abandoned = row.status is None and as_utc(row.created_at) <= now - ABANDONED_AFTER
     return expired or abandoned
 
 
@@ -143,7 +143,3 @@ def _existing(row: IdempotencyKey, fingerprint: str) -> StoredOutcome:
         raise IdempotencyKeyInUse(details={"Idempotency-Key": "The first request is running"})
     headers: dict[str, str] = orjson.loads(row.headers or "{}")
     return StoredOutcome(status=row.status, body=orjson.loads(row.body), headers=headers)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

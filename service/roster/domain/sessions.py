@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.models import Token
+from ..db.models import Token, as_utc
 from ..errors import NotFound
 from ..schemas import SessionOut, UserOut
 
@@ -95,11 +95,8 @@ class Touches:
         self._noted = asyncio.Event()
 
     def note(self, token_id: int, last_used_at: datetime | None, now: datetime) -> None:
-        if last_used_at is not None:
-            if last_used_at.tzinfo is None:
-                last_used_at = last_used_at.replace(tzinfo=UTC)
-            if now - last_used_at < self._every:
-                return
+        if last_used_at is not None and now - as_utc(last_used_at) < self._every:
+            return
         self._pending[token_id] = now
         self._noted.set()
 

@@ -24,6 +24,7 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 LOGIN_OUTCOMES = ("success", "invalid_credentials", "account_disabled", "rate_limited")
 RATE_LIMITS = ("email", "account", "address")
 DB_KINDS = ("read", "write")
+MAIL_EVENTS = ("queued", "sent", "failed", "given_up")  # roster_mail_<event>_total
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _SHARED_ROOT = "roster-metrics"
 UNMATCHED = "unmatched"  # the route label of requests no route matched (404, 405)
@@ -55,6 +56,12 @@ class Metrics:
 
     def db_capacity(self, kind: str, threads_or_connections: int) -> None:
         """How many units of work of `kind` can run at once."""
+
+    def mail(self, event: str) -> None:
+        """A message was queued, sent, failed an attempt or was given up (MAIL_EVENTS)."""
+
+    def mail_oldest_unsent(self, seconds: float) -> None:
+        """How long the oldest message not yet sent has waited (0: none waits)."""
 
     def exposition(self) -> bytes:
         return b""
@@ -118,6 +125,22 @@ class PrometheusMetrics(Metrics):
             multiprocess_mode="livesum",
             registry=None,
         )
+        self._mail = {
+            event: Counter(
+                f"roster_mail_{event}",
+                f"Mail messages {event.replace('_', ' ')}"
+                + (" (attempts)" if event == "failed" else "")
+                + ".",
+                registry=None,
+            )
+            for event in MAIL_EVENTS
+        }
+        self._mail_oldest = Gauge(
+            "roster_mail_oldest_unsent_seconds",
+            "Age of the oldest mail message not yet sent (0: none waits), as last seen.",
+            multiprocess_mode="livemax",
+            registry=None,
+        )
         # Every series exists from the start, at zero (and every sample file is opened now).
         for outcome in LOGIN_OUTCOMES:
             self._logins.labels(outcome)
@@ -162,6 +185,12 @@ class PrometheusMetrics(Metrics):
 
     def db_capacity(self, kind: str, threads_or_connections: int) -> None:
         self._db_capacity.labels(kind).set(threads_or_connections)
+
+    def mail(self, event: str) -> None:
+        self._mail[event].inc()
+
+    def mail_oldest_unsent(self, seconds: float) -> None:
+        self._mail_oldest.set(seconds)
 
     def exposition(self) -> bytes:
         registry = CollectorRegistry()

@@ -1,0 +1,211 @@
+"""Password resets (docs/API.md §6): a reset request, and its confirmation.
+
+A request must not tell a registered address from one that is not — not by status, body,
+headers, nor time. So the request's own work is the same for every address: count it against
+the limits, and queue a *request* in the outbox, in one transaction; nothing on its path looks
+the address up. The sender, later and off the request's path, writes the message: a fresh token
+for an active user of that address, or nothing at all (`prepare`).
+
+A confirmation sets the password and, in the same transaction, ends every session of the user,
+spends every other reset token of theirs, lets their login limits start afresh and queues a
+notice to the address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from ..db import outbox
+from ..db.database import Database
+from ..db.models import LoginAttempt, MailToken, Token, User
+from ..db.outbox import Claimed
+from ..errors import ValidationFailed
+from ..mail.messages import Mail
+from ..schemas import normalize_email
+from ..settings import LoginLimits, RateLimit, Settings
+from .passwords import Passwords
+from .rate_limits import Limit, Window, attempt_key, count_attempt, refusal
+
+if TYPE_CHECKING:  # the sender runs this module's `prepare`: no import cycle at run time
+    from .delivery import Sender
+
+PASSWORD_RESET = "password_reset"  # noqa: S105 (an outbox kind and a token's purpose)
+INVALID_TOKEN = "Invalid or expired token"  # noqa: S105 (a message)
+
+
+@dataclass(frozen=True)
+class MailLimits:
+    """How often mail may be asked for: per normalised email, and per client address."""
+
+    email: RateLimit
+    address: RateLimit | None
+
+    @classmethod
+    def of(cls, settings: Settings) -> MailLimits:
+        return cls(settings.mail_request_rate_limit, settings.login_limits.address)
+
+    def applying(self, email: str, address: str) -> list[Limit]:
+        limits = [Limit("mail", self.email, email)]
+        if self.address is not None:  # the login limit's own window: mail counts toward it
+            limits.append(Limit("address", self.address, address))
+        return limits
+
+
+async def ask_for_reset(
+    db: Database, sender: Sender, settings: Settings, email: str, address: str
+) -> None:
+    """Queue a reset request for `email` (normalised), or 429 when over a limit."""
+    limits = MailLimits.of(settings)
+    normalized = normalize_email(email)
+    windows = await db.write(request_reset, normalized, address, limits, datetime.now(UTC))
+    refused = refusal(windows)
+    if refused is not None:
+        raise refused
+    sender.written()
+
+
+async def reset_password(
+    db: Database,
+    passwords: Passwords,
+    sender: Sender,
+    settings: Settings,
+    confirmation: Confirmation,
+    address: str,
+) -> None:
+    """Set the password a reset token allows (422 for a token that allows nothing)."""
+    password_hash = await passwords.hash(confirmation.password)
+    await db.write(
+        confirm_reset,
+        confirmation.token,
+        password_hash,
+        address,
+        settings.login_limits,
+        datetime.now(UTC),
+    )
+    sender.written()
+
+
+class Confirmation(Protocol):
+    token: str
+    password: str
+
+
+def request_reset(
+    session: Session, email: str, address: str, limits: MailLimits, now: datetime
+) -> list[Window]:
+    """Count the request and, if the limits allow it, queue it (a unit of work that commits).
+    The same statements whatever the address: the limits' windows, as they now stand."""
+    windows = count_attempt(session, limits.applying(email, address), now)
+    if refusal(windows) is None:
+        outbox.enqueue_request(session, PASSWORD_RESET, email, now)
+    session.commit()
+    return windows
+
+
+def prepare(
+    session: Session, claimed: Claimed, settings: Settings, now: datetime
+) -> Claimed | None:
+    """The message of a claimed reset request: a token for the active user of its address, or
+    None (the request is dropped). A unit of work that commits."""
+    user = session.execute(
+        select(User.id, User.name, User.email).where(
+            User.email == claimed.mail.to, User.status == "active"
+        )
+    ).first()
+    if user is None:
+        outbox.drop(session, claimed, now)
+        session.commit()
+        return None
+    token = secrets.token_urlsafe(32)  # 256 bits
+    session.add(
+        MailToken(
+            user_id=user.id,
+            purpose=PASSWORD_RESET,
+            token_hash=token_hash(token),
+            email=user.email,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.password_reset_ttl_seconds),
+        )
+    )
+    written = outbox.write(session, claimed, reset_message(user.email, user.name, token, settings))
+    session.commit()
+    return written
+
+
+def confirm_reset(
+    session: Session,
+    token: str,
+    password_hash: str,
+    address: str,
+    limits: LoginLimits,
+    now: datetime,
+) -> None:
+    """Set the password of a live reset token's user, and all that comes with it (a unit of work
+    that commits); 422 for an unknown, used or expired token, or an inactive user."""
+    user = session.scalars(
+        select(User)
+        .join(MailToken, User.id == MailToken.user_id)
+        .where(
+            MailToken.token_hash == token_hash(token),
+            MailToken.purpose == PASSWORD_RESET,
+            MailToken.used_at.is_(None),
+            MailToken.expires_at > now,
+            MailToken.email == User.email,  # bound to the address it was sent to
+            User.status == "active",
+        )
+        .with_for_update()
+    ).first()
+    if user is None:
+        raise ValidationFailed(details={"token": INVALID_TOKEN})
+    user.password_hash = password_hash
+    user.updated_at = now
+    session.execute(delete(Token).where(Token.user_id == user.id))
+    session.execute(
+        update(MailToken)
+        .where(
+            MailToken.user_id == user.id,
+            MailToken.purpose == PASSWORD_RESET,
+            MailToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    fresh = [attempt_key("email", f"{user.email}\x00{address}")]
+    if limits.account is not None:
+        fresh.append(attempt_key("account", user.email))
+    session.execute(delete(LoginAttempt).where(LoginAttempt.key_hash.in_(fresh)))
+    outbox.enqueue(session, reset_notice(user.email, user.name), now)
+    session.commit()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def reset_message(email: str, name: str, token: str, settings: Settings) -> Mail:
+    minutes = settings.password_reset_ttl_seconds // 60
+    body = (
+        f"Hello {name},\n\n"
+        "Someone asked to reset the password of the Roster account with this address.\n"
+        f"To choose a new password, open this link within {minutes} minutes:\n\n"
+        f"{settings.password_reset_link(token)}\n\n"
+        "or give this token to the application that asked:\n\n"
+        f"{token}\n\n"
+        "If it was not you, do nothing: your password stays as it is.\n"
+    )
+    return Mail(email, "Reset your Roster password", body, name)
+
+
+def reset_notice(email: str, name: str) -> Mail:
+    body = (
+        f"Hello {name},\n\n"
+        "The password of your Roster account was just reset, and every session of the account\n"
+        "was ended. If it was not you, reset it again at once and tell your administrator.\n"
+    )
+    return Mail(email, "Your Roster password was reset", body, name)

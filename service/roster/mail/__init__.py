@@ -1,0 +1,1 @@
+"""Mail: the messages Roster sends, and the transports that carry them (MAIL_URL)."""
