@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 from quart.typing import TestClientProtocol as QuartClient
-from roster_client import Forbidden, RosterClient
+from roster_client import Forbidden, RosterClient, Unauthorized
 
+from roster.testing.mailbox import Mailbox
 from roster.testing.plugin import Factory
 
 
@@ -26,6 +27,19 @@ async def test_only_an_admin_promotes(roster_user: Factory, roster_admin: Factor
         await ada.client.users.update(ada.user, role="admin")
     promoted = await admin.client.users.update(ada.user.id, role="admin")
     assert promoted.role == "admin"
+
+
+async def test_a_user_who_forgot_their_password_gets_back_in(
+    roster: RosterClient, roster_user: Factory, roster_mail: Mailbox
+) -> None:
+    ada = await roster_user(name="Ada")
+    await roster.password_resets.request(ada.user.email)
+    [message] = await roster_mail.wait_for(ada.user.email)  # Roster's mail, as sent
+    await roster.password_resets.confirm(message.token, "a new long password")
+    with pytest.raises(Unauthorized):
+        await ada.client.profile()  # a reset ends every session
+    await roster.login(ada.user.email, "a new long password")
+    assert (await roster.profile()).email == ada.user.email
 
 
 async def test_every_test_can_start_from_an_empty_roster(

@@ -104,6 +104,7 @@ class RosterClient:
         self.retries = retries or Retries()
         self.users = Users(self)
         self.sessions = Sessions(self)
+        self.password_resets = PasswordResets(self)
 
     async def __aenter__(self) -> RosterClient:
         return self
@@ -349,6 +350,31 @@ class Sessions:
     async def end_all(self, user: int | User) -> None:
         """End every session of a user (an admin, or yourself)."""
         await self._client.request("DELETE", f"{_path(user)}/tokens")
+
+
+class PasswordResets:
+    """/api/password-resets: account recovery by mail (no token needed)."""
+
+    def __init__(self, client: RosterClient) -> None:
+        self._client = client
+
+    async def request(self, email: str) -> None:
+        """Ask for a reset message to `email`. The answer is the same whether or not an account
+        has the address; too many requests for one address raise RateLimited."""
+        body = {"email": email}
+        await self._client.request(
+            "POST", "/api/password-resets", json=body, authenticated=False, retry_unsent_only=False
+        )
+
+    async def confirm(self, token: str, password: str) -> None:
+        """Set a new password with the token the message carried; every session of the account
+        ends (this client's token is forgotten). ValidationFailed naming `token` for a token that
+        is unknown, used or expired, or naming `password` for a password the rules refuse."""
+        body = {"token": token, "password": password}
+        await self._client.request(
+            "POST", "/api/password-resets/confirm", json=body, authenticated=False
+        )
+        self._client.token = None
 
 
 def _key_in_use(response: httpx.Response, headers: Mapping[str, str]) -> bool:

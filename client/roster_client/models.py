@@ -9,6 +9,10 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
+class AcceptedOut(BaseModel):
+    status: Annotated[Literal["accepted"], Field(title="Status")] = "accepted"
+
+
 class CursorMeta(BaseModel):
     request_id: Annotated[str, Field(title="Request Id")]
     per_page: Annotated[int, Field(title="Per Page")]
@@ -36,6 +40,45 @@ class PageMeta(BaseModel):
     total: Annotated[int, Field(title="Total")]
     pages: Annotated[int, Field(title="Pages")]
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
+
+
+class PasswordResetConfirm(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    token: Annotated[
+        str,
+        Field(
+            description="The token the message carried.",
+            max_length=512,
+            min_length=1,
+            title="Token",
+        ),
+    ]
+    password: Annotated[
+        str,
+        Field(
+            description="The new password: 8 to 128 characters.",
+            max_length=128,
+            min_length=8,
+            title="Password",
+        ),
+    ]
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        regex_engine="python-re",
+    )
+    email: Annotated[
+        str,
+        Field(
+            description="The account's address; any well-formed address is accepted.",
+            pattern="^(?=\\s*\\S{1,254}\\s*$)\\s*[^\\s@\\x00-\\x1f\\x7f-\\x9f]+@[^\\s@.\\x00-\\x1f\\x7f-\\x9f]+(\\.[^\\s@.\\x00-\\x1f\\x7f-\\x9f]+)+\\s*$",
+            title="Email",
+        ),
+    ]
 
 
 class Problem(BaseModel):
@@ -266,6 +309,11 @@ class UserReplace(BaseModel):
             title="Status",
         ),
     ] = None
+
+
+class AcceptedEnvelope(BaseModel):
+    data: AcceptedOut
+    meta: Meta
 
 
 class ErrorEnvelope(BaseModel):

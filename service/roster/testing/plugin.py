@@ -8,8 +8,11 @@ out clients need `roster-client` too.
 - `roster`: a `RosterClient` bound to it, logged out.
 - `roster_user` / `roster_admin`: factories, `await roster_user(name=..., email=...)` returns
   a `LoggedIn` (the user, its password and a client logged in as it).
-- `roster_reset`: empties Roster (users, sessions, idempotency keys, login attempts) without a
-  restart; request it in a test, or from an autouse fixture of your own.
+- `roster_mail`: the messages Roster sent since the test began, through a real SMTP server
+  on loopback (aiosmtpd, from the `testing` extra) that `roster_server` sends to:
+  `(await roster_mail.wait_for("ada@example.com"))[0].token` (or `.link`, `.subject`, `.body`).
+- `roster_reset`: empties Roster (users, sessions, idempotency keys, login attempts, mail)
+  without a restart; request it in a test, or from an autouse fixture of your own.
 - `roster_app` / `roster_test_client`: Roster in process, through Quart's test app.
 """
 
@@ -44,12 +47,22 @@ if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
     from roster_client import RosterClient, User
 
+    from .mailbox import Mailbox, MailServer
+
 # Cheap on purpose: tests create many users; production keeps its own parameters.
 TEST_HASHING = PasswordHashing(memory_kib=1024, time_cost=1, parallelism=1, workers=2, niceness=10)
 TEST_HASHING_ENV = {"ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1"}
 PASSWORD = "roster-test-password"  # noqa: S105 -- the factories' default password
 # What `roster_reset` empties, children first; the schema and the cursor key stay.
-DATA_TABLES = ("tokens", "idempotency_keys", "login_attempts", "login_addresses", "users")
+DATA_TABLES = (
+    "tokens",
+    "idempotency_keys",
+    "login_attempts",
+    "login_addresses",
+    "mail_tokens",
+    "mail_outbox",
+    "users",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,8 +96,31 @@ class LoggedIn:
 
 
 @pytest.fixture(scope="session")
+def roster_mail_server() -> Iterator[MailServer | None]:
+    """The SMTP server `roster_server` sends to (None without aiosmtpd: mail is then logged)."""
+    try:
+        from .mailbox import mail_server
+    except ImportError:
+        yield None
+        return
+    with mail_server() as server:
+        yield server
+
+
+@pytest.fixture
+def roster_mail(roster_mail_server: MailServer | None) -> Mailbox:
+    if roster_mail_server is None:
+        pytest.fail("roster_mail needs aiosmtpd: pip install 'roster-api[testing]'")
+    from .mailbox import Mailbox
+
+    return Mailbox(roster_mail_server)
+
+
+@pytest.fixture(scope="session")
 def roster_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    roster_mail_server: MailServer | None,
 ) -> Iterator[RosterServer]:
     directory = tmp_path_factory.mktemp("roster")
     url = request.config.getoption("--roster-database-url") or (
@@ -97,6 +133,7 @@ def roster_server(
         "DATABASE_URL": url,
         "LOG_LEVEL": "WARNING",
         "TMPDIR": str(directory),  # its metrics go with the rest of the session's files
+        "MAIL_URL": "log:" if roster_mail_server is None else roster_mail_server.url,
         **TEST_HASHING_ENV,
     }
     command = harness.hypercorn_command(port)
