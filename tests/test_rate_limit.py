@@ -57,6 +57,8 @@ async def limited_app(settings: Settings, rule: RateLimit) -> AsyncIterator[Limi
         login_rate_limit=rule,
         login_address_rate_limit=None,
         login_account_rate_limit=None,
+        # Attempts are kept for the longest window of every limit counted beside them.
+        mail_request_rate_limit=RateLimit(5, rule.window_seconds),
     ) as app:
         yield Limited(app, app.test_client())
 

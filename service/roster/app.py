@@ -31,6 +31,7 @@ TAGS: list[Tag | dict[Any, Any]] = [
     Tag(name="users", description="Register, list, read, change and delete users"),
     Tag(name="tokens", description="Log in and out; who am I"),
     Tag(name="sessions", description="Your live tokens, and ending them"),
+    Tag(name="recovery", description="A forgotten password, reset by mail"),
     Tag(name="operations", description="Liveness, readiness and metrics"),
 ]
 

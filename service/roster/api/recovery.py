@@ -19,7 +19,7 @@ blueprint = Blueprint("recovery", __name__)
 @blueprint.post("/api/password-resets")
 @operation(
     "request_password_reset",
-    "password resets",
+    "recovery",
     Reply(202, AcceptedEnvelope, "Taken: a message goes to the address if an account has it"),
     errors=(400, 413, 422, Reply(429, headers=("Retry-After",)), 503),
 )
@@ -40,7 +40,7 @@ async def request_reset(
 @blueprint.post("/api/password-resets/confirm")
 @operation(
     "confirm_password_reset",
-    "password resets",
+    "recovery",
     Reply(204, description="The password is set; every session of the account has ended"),
     errors=(400, 413, 422, 503),
 )

@@ -176,6 +176,12 @@ def record_failure(
     session.commit()
 
 
+def any_due(connection: Connection, now: datetime) -> bool:
+    """Whether a message is due (a read: the claim, a write, only when there is one)."""
+    due = select(MailMessage.id).where(*_due(now)).limit(1)
+    return connection.execute(due).first() is not None
+
+
 def oldest_unsent(connection: Connection) -> datetime | None:
     """When the oldest message still pending was written."""
     created: datetime | None = connection.execute(

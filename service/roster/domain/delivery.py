@@ -84,6 +84,8 @@ class Sender:
     async def deliver_due(self) -> int:
         """Claim the messages due now and send them; how many were claimed."""
         now = datetime.now(UTC)
+        if not await self.db.read(outbox.any_due, now):
+            return 0
         claimed = await self.db.write(outbox.claim, now, LEASE, BATCH)
         await asyncio.gather(*(self._deliver(message) for message in claimed))
         return len(claimed)
