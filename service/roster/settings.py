@@ -304,6 +304,9 @@ class Settings(BaseSettings):
     drain_seconds: NonNegative = 25
     mail_url: Annotated[MailUrl, NoDecode, BeforeValidator(_mail_url)] = MailUrl("log")
     mail_from: Annotated[str, BeforeValidator(_mail_from)] = "Roster <roster@localhost>"
+    # How often each worker looks for mail other processes wrote, or whose retry is due (what
+    # it writes itself goes at once).
+    mail_poll_seconds: Seconds = 2.0
     # Where the pages that take a mailed token live; the links' templates hold `{token}`.
     public_url: Annotated[str, BeforeValidator(_public_url)] = "http://127.0.0.1:8000"
     password_reset_url: LinkTemplate | None = None  # default: PUBLIC_URL/reset-password?token=

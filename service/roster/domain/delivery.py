@@ -35,9 +35,6 @@ SEND_TIMEOUT_SECONDS = 30.0  # connecting, and each reply of the mail server
 LEASE = timedelta(seconds=4 * SEND_TIMEOUT_SECONDS)  # longer than any send may take
 BATCH = 20  # messages claimed at once
 SENDING_AT_ONCE = 4  # connections to the mail server at once, per process
-# How often a sender looks for messages other processes wrote, or whose retry fell due; a
-# message this process wrote is sent at once.
-POLL_SECONDS = 2.0
 WARN_EVERY_SECONDS = 60.0
 # Who writes the message of a request queued without one, by its kind (None: nothing to send).
 PREPARERS = {recovery.PASSWORD_RESET: recovery.prepare}
@@ -139,7 +136,7 @@ class Sender:
             except Exception as error:  # the next round tries again
                 self._round_failed(error)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), self.settings.mail_poll_seconds)
 
     def _round_failed(self, error: Exception) -> None:
         """Logged once a minute at most: a database that is away, or not migrated yet, is
