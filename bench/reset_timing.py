@@ -81,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
                     "MAIL_URL": smtp.url,
                     "MAIL_REQUEST_RATE_LIMIT": "1000000/hour",
                     "LOGIN_ADDRESS_RATE_LIMIT": "off",
-                    "LOG_LEVEL": "WARNING",
                 }
                 port = harness.free_port()
                 command = harness.roster_serve_command(port)

@@ -15,7 +15,11 @@ from .helpers import unique_email
 from .server import register, run_server
 
 pytestmark = pytest.mark.e2e
-MAIL_ENV = {"MAIL_REQUEST_RATE_LIMIT": "1000/hour", "LOGIN_ADDRESS_RATE_LIMIT": "off"}
+MAIL_ENV = {
+    "MAIL_REQUEST_RATE_LIMIT": "1000/hour",
+    "LOGIN_ADDRESS_RATE_LIMIT": "off",
+    "MAIL_POLL_SECONDS": "0.2",
+}
 
 
 async def ask_for_resets(base_url: str, emails: list[str]) -> None:

@@ -24,7 +24,9 @@ NEW_PASSWORD = "a-brand-new-password"
 @pytest.fixture
 def settings(settings: Settings, smtp: MailServer) -> Settings:
     """The app's mail goes to the test's SMTP server."""
-    return settings.model_copy(update={"mail_url": MailUrl.parse(smtp.url)})
+    return settings.model_copy(
+        update={"mail_url": MailUrl.parse(smtp.url), "mail_poll_seconds": 0.1}
+    )
 
 
 async def mail_for(smtp: MailServer, address: str, count: int = 1) -> list[Received]:

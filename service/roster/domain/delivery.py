@@ -72,11 +72,13 @@ class Sender:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def written(self, messages: int = 1) -> None:
-        """`messages` were committed to the outbox here: send them now, not at the next poll."""
+    def written(self, messages: int = 1, *, at_once: bool = True) -> None:
+        """`messages` were committed to the outbox here: sent now (`at_once`), or at the next
+        look (MAIL_POLL_SECONDS), which no request waits for."""
         for _ in range(messages):
             self.metrics.mail("queued")
-        self._wake.set()
+        if at_once:
+            self._wake.set()
 
     async def deliver_due(self) -> int:
         """Claim the messages due now and send them; how many were claimed."""

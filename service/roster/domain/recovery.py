@@ -4,7 +4,8 @@ A request must not tell a registered address from one that is not — not by sta
 headers, nor time. So the request's own work is the same for every address: count it against
 the limits, and queue a *request* in the outbox, in one transaction; nothing on its path looks
 the address up. The sender, later and off the request's path, writes the message: a fresh token
-for an active user of that address, or nothing at all (`prepare`).
+for an active user of that address, or nothing at all (`prepare`), at its next look rather
+than woken by the request (what it does would otherwise run beside the request's answer).
 
 A confirmation sets the password and, in the same transaction, ends every session of the user,
 spends every other reset token of theirs, lets their login limits start afresh and queues a
@@ -68,7 +69,9 @@ async def ask_for_reset(
     refused = refusal(windows)
     if refused is not None:
         raise refused
-    sender.written()
+    # Not at once: the sender's work differs by address (a token and a message, or nothing),
+    # and woken now it would run beside this request's own answer, and show in its time.
+    sender.written(at_once=False)
 
 
 async def reset_password(

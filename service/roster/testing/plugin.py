@@ -134,6 +134,7 @@ def roster_server(
         "LOG_LEVEL": "WARNING",
         "TMPDIR": str(directory),  # its metrics go with the rest of the session's files
         "MAIL_URL": "log:" if roster_mail_server is None else roster_mail_server.url,
+        "MAIL_POLL_SECONDS": "0.2",  # a reset request's message within a moment
         **TEST_HASHING_ENV,
     }
     command = harness.hypercorn_command(port)
