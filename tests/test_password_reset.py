@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from roster.db.models import MailMessage, MailToken
+from roster.domain.tokens import hash_token
 from roster.settings import MailUrl, RateLimit, Settings
 from roster.testing.mailbox import MailServer, Received
 
@@ -146,7 +147,8 @@ async def test_expired_spent_and_disabled_tokens_are_refused(
 
     def expire(session: Session) -> None:
         past = datetime.now(UTC) - timedelta(seconds=1)
-        session.execute(update(MailToken).where(MailToken.id == 1).values(expires_at=past))
+        expired = MailToken.token_hash == hash_token(first)  # the batch's order is the sender's
+        session.execute(update(MailToken).where(expired).values(expires_at=past))
         session.commit()
 
     await db.write(expire)
