@@ -9,7 +9,6 @@ event loop runs, `stop` ends it. Handlers are given it (`runtime=`), never look 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from .db.connect import open_database
 from .db.cursors import Cursors
@@ -21,6 +20,7 @@ from .domain.sessions import Touches
 from .mail.transports import transport_for
 from .serving.draining import WorkGate
 from .serving.metrics import Metrics, PrometheusMetrics, metrics_directory
+from .serving.tasks import cancel_and_wait
 from .settings import Settings
 
 
@@ -62,10 +62,7 @@ class Runtime:
         asyncio.get_running_loop().call_later(seconds, self.gate.close)
 
     async def stop(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        await cancel_and_wait(self._housekeeping)
         await self.mail.stop()
         await self.touches.stop()
         await self.db.close()

@@ -75,7 +75,7 @@ def explain(error: BaseException, database_url: str) -> str | None:
     if url.get_backend_name() == "sqlite" and _cannot_open(error):
         return _cannot_open_file(url.database)
     if is_unavailable(error):
-        return f"cannot reach the database at {where} (DATABASE_URL): {_reason(error)}"
+        return f"cannot reach the database at {where} (DATABASE_URL): {reason(error)}"
     return None
 
 
@@ -102,6 +102,7 @@ def _cannot_open(error: BaseException) -> bool:
     return isinstance(error, sa_exc.OperationalError) and "unable to open" in str(error.orig)
 
 
-def _reason(error: BaseException) -> str:
+def reason(error: BaseException) -> str:
+    """The first line of what the driver said (or the error's type): for one-line messages."""
     cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
     return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__

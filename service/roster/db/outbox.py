@@ -10,7 +10,7 @@ so a sender that overran its lease cannot record over the one that took the mess
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -38,29 +38,31 @@ class Claimed:
 
 def enqueue(session: Session, mail: Mail, now: datetime) -> None:
     """The message joins the outbox when the caller's transaction commits."""
-    session.add(
-        MailMessage(
-            recipient=mail.to,
-            recipient_name=mail.to_name,
-            subject=mail.subject,
-            body=mail.body,
-            state=PENDING,
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-        )
-    )
+    _add(session, MESSAGE, mail.to, now, mail.to_name, mail.subject, mail.body)
 
 
 def enqueue_request(session: Session, kind: str, to: str, now: datetime) -> None:
     """A request whose message the sender writes when it claims it (`kind`, to `to`): the
     caller's transaction does the same work whatever the message will be, or if none."""
+    _add(session, kind, to, now)
+
+
+def _add(
+    session: Session,
+    kind: str,
+    to: str,
+    now: datetime,
+    to_name: str | None = None,
+    subject: str = "",
+    body: str | None = None,
+) -> None:
     session.add(
         MailMessage(
             kind=kind,
             recipient=to,
-            subject="",
-            body=None,
+            recipient_name=to_name,
+            subject=subject,
+            body=body,
             state=PENDING,
             attempts=0,
             created_at=now,
@@ -77,7 +79,7 @@ def write(session: Session, claimed: Claimed, mail: Mail) -> Claimed:
         .where(_held(claimed))
         .values(recipient_name=mail.to_name, subject=mail.subject, body=mail.body)
     )
-    return Claimed(claimed.id, mail, claimed.attempts, claimed.created_at, claimed.lease)
+    return replace(claimed, mail=mail, written=True)
 
 
 def drop(session: Session, claimed: Claimed, now: datetime) -> None:

@@ -95,22 +95,31 @@ class PostgreSQLDatabase(Database):
     async def _first(
         self, unit: ReadUnit[Row | None], statement: Executable, params: dict[str, Any]
     ) -> Row | None:
-        if self._autocommit:  # behind PgBouncer asyncpg could keep no statement prepared
-            try:
-                return await self._first_by_driver(statement, params, "read")
-            except _DRIVER_ERRORS:
-                pass  # the usual way raises SQLAlchemy's error, or runs on a fresh connection
-        return await self._read(unit, Lane.NORMAL)
+        return await self._by_driver_or(
+            statement, params, "read", lambda: self._read(unit, Lane.NORMAL)
+        )
 
     async def _first_written(
         self, unit: WriteUnit[Row | None], statement: Executable, params: dict[str, Any]
     ) -> Row | None:
-        if self._autocommit:
+        # The statement is one that may run twice (`Database.first_written`).
+        return await self._by_driver_or(
+            statement, params, "write", lambda: self._write_at_once(unit)
+        )
+
+    async def _by_driver_or(
+        self,
+        statement: Executable,
+        params: dict[str, Any],
+        kind: str,
+        usual_way: Callable[[], Awaitable[Row | None]],
+    ) -> Row | None:
+        if self._autocommit:  # behind PgBouncer asyncpg could keep no statement prepared
             try:
-                return await self._first_by_driver(statement, params, "write")
+                return await self._first_by_driver(statement, params, kind)
             except _DRIVER_ERRORS:
-                pass  # as for `_first`: the statement is one that may run twice
-        return await self._write_at_once(unit)
+                pass  # the usual way raises SQLAlchemy's error, or runs on a fresh connection
+        return await usual_way()
 
     async def _first_by_driver(
         self, statement: Executable, params: dict[str, Any], kind: str

@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 
 from ..db import outbox
 from ..db.database import Database
-from ..db.outage import is_schema_missing, is_unavailable
+from ..db.outage import is_schema_missing, is_unavailable, reason
 from ..db.outbox import Claimed
 from ..mail.messages import Mail, email_message, envelope
 from ..mail.transports import Transport, Undelivered
 from ..serving.metrics import Metrics
+from ..serving.tasks import cancel_and_wait
 from ..settings import Settings
 from . import recovery
 
@@ -67,10 +68,7 @@ class Sender:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def written(self, messages: int = 1, *, at_once: bool = True) -> None:
         """`messages` were committed to the outbox here: sent now (`at_once`), or at the next
@@ -99,7 +97,7 @@ class Sender:
             claimed = prepared
         async with self._sending:
             try:
-                reply = await _send(self.transport, self.settings, claimed.mail)
+                reply = await send_now(self.transport, self.settings, claimed.mail)
             except Undelivered as error:
                 await self._failed(claimed, str(error), error.permanent)
                 return
@@ -148,7 +146,7 @@ class Sender:
             return
         self._last_warning = now
         if is_unavailable(error) or is_schema_missing(error):
-            logger.warning("mail delivery waits for the database: %s", _first_line(error))
+            logger.warning("mail delivery waits for the database: %s", reason(error))
         else:
             logger.warning("mail delivery round failed; will retry", exc_info=error)
 
@@ -158,16 +156,7 @@ class Sender:
         self.metrics.mail_oldest_unsent(max(age, 0.0))
 
 
-def _first_line(error: Exception) -> str:
-    cause = getattr(error, "orig", None) or error
-    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-
-
 async def send_now(transport: Transport, settings: Settings, mail: Mail) -> str:
-    """Send one message at once, outside the outbox (`roster send-test-mail`): the server's
-    answer, or Undelivered."""
-    return await _send(transport, settings, mail)
-
-
-async def _send(transport: Transport, settings: Settings, mail: Mail) -> str:
+    """Send one message at once (the sender's, and `roster send-test-mail`'s, outside the
+    outbox): the server's answer, or Undelivered."""
     return await transport.send(email_message(mail, settings), envelope(mail, settings))

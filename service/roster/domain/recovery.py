@@ -14,8 +14,6 @@ notice to the address.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -32,7 +30,8 @@ from ..mail.messages import Mail
 from ..schemas import normalize_email
 from ..settings import LoginLimits, RateLimit, Settings
 from .passwords import Passwords
-from .rate_limits import Limit, Window, attempt_key, count_attempt, refusal
+from .rate_limits import Limit, Window, attempt_key, count_attempt, limits_for, refusal
+from .tokens import hash_token, new_token
 
 if TYPE_CHECKING:  # the sender runs this module's `prepare`: no import cycle at run time
     from .delivery import Sender
@@ -126,12 +125,12 @@ def prepare(
         outbox.drop(session, claimed, now)
         session.commit()
         return None
-    token = secrets.token_urlsafe(32)  # 256 bits
+    token, token_hash = new_token()
     session.add(
         MailToken(
             user_id=user.id,
             purpose=PASSWORD_RESET,
-            token_hash=token_hash(token),
+            token_hash=token_hash,
             email=user.email,
             created_at=now,
             expires_at=now + timedelta(seconds=settings.password_reset_ttl_seconds),
@@ -156,7 +155,7 @@ def confirm_reset(
         select(User)
         .join(MailToken, User.id == MailToken.user_id)
         .where(
-            MailToken.token_hash == token_hash(token),
+            MailToken.token_hash == hash_token(token),
             MailToken.purpose == PASSWORD_RESET,
             MailToken.used_at.is_(None),
             MailToken.expires_at > now,
@@ -179,16 +178,15 @@ def confirm_reset(
         )
         .values(used_at=now)
     )
-    fresh = [attempt_key("email", f"{user.email}\x00{address}")]
-    if limits.account is not None:
-        fresh.append(attempt_key("account", user.email))
+    # The email's own limits, from this client address and from anywhere (not the address's).
+    fresh = [
+        attempt_key(limit.name, limit.counted)
+        for limit in limits_for(limits, user.email, address, known=False)
+        if limit.name != "address"
+    ]
     session.execute(delete(LoginAttempt).where(LoginAttempt.key_hash.in_(fresh)))
     outbox.enqueue(session, reset_notice(user.email, user.name), now)
     session.commit()
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def reset_message(email: str, name: str, token: str, settings: Settings) -> Mail:

@@ -18,6 +18,7 @@ from ..db.database import Database
 from ..db.models import Token, as_utc
 from ..errors import NotFound
 from ..schemas import SessionOut, UserOut
+from ..serving.tasks import cancel_and_wait
 
 logger = logging.getLogger("roster.sessions")
 FLUSH_SECONDS = 1.0  # how often noted uses are written
@@ -104,10 +105,7 @@ class Touches:
         self._task = asyncio.create_task(self._flush_forever())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         with contextlib.suppress(Exception):
             await self.flush()
 
