@@ -72,7 +72,16 @@ async def total_users(client: Client, token: str) -> int:
 
 # --- users as the API shows them ----------------------------------------------------------
 
-FIELDS = {"id", "name", "email", "role", "status", "created_at", "updated_at"}
+FIELDS = {
+    "id",
+    "name",
+    "email",
+    "email_verified",
+    "role",
+    "status",
+    "created_at",
+    "updated_at",
+}
 NEW_PASSWORD = "another-long-secret"
 
 
@@ -100,6 +109,7 @@ def assert_representation(user: Json) -> None:
     assert not isinstance(user["id"], bool)
     assert user["id"] >= 1
     assert user["role"] in {"user", "admin"}
+    assert isinstance(user["email_verified"], bool)
     parse_timestamp(user["created_at"])
     parse_timestamp(user["updated_at"])
 

@@ -16,6 +16,7 @@ from roster.settings import Settings
 
 from .factories import Account, user_with_token
 from .helpers import (
+    FIELDS,
     PASSWORD,
     Argon2Spy,
     Client,
@@ -390,15 +391,7 @@ async def test_profile_is_the_token_owner(client: Client) -> None:
         assert response.status_code == 200
         body = await response.get_json()
         assert body["data"] == user
-        assert set(body["data"]) == {
-            "id",
-            "name",
-            "email",
-            "role",
-            "status",
-            "created_at",
-            "updated_at",
-        }
+        assert set(body["data"]) == FIELDS
         assert body["data"]["role"] == "user"
 
 

@@ -134,16 +134,18 @@ async def emails_by_id(url: str) -> dict[int, str]:
 def test_a_v1_database_with_users_lists_counts_and_searches_after_upgrade(
     empty_database_url: str,
 ) -> None:
-    """0005 builds the counts and the search index from the rows already there."""
+    """0005 builds the counts and the search index from the rows already there; 0008 leaves
+    every user unverified (nobody has proved an address yet)."""
     url = empty_database_url
     upgrade(url, "0002")
     asyncio.run(import_users(url, [(f"Old Timer {i}", f"old{i}@v1.test") for i in range(40)]))
     asyncio.run(import_users(url, [("Old Admin", "admin@v1.test")], role="admin"))
     upgrade(url)
-    (_everyone, everyone_total), (admins, admins_total), (found, found_total), after = asyncio.run(
+    (everyone, everyone_total), (admins, admins_total), (found, found_total), after = asyncio.run(
         listings(url)
     )
     assert everyone_total == 41
+    assert [user.email_verified for user in everyone.users] == [False] * 41
     assert admins_total == 1
     assert admins.users[0].email == "admin@v1.test"
     assert found_total == 11  # old1, old10-old19

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from quart.typing import TestClientProtocol as QuartClient
-from roster_client import Forbidden, RosterClient, Unauthorized
+from roster_client import Conflict, Forbidden, RosterClient, Unauthorized
 
 from roster.testing.mailbox import Mailbox
 from roster.testing.plugin import Factory
@@ -34,12 +34,24 @@ async def test_a_user_who_forgot_their_password_gets_back_in(
 ) -> None:
     ada = await roster_user(name="Ada")
     await roster.password_resets.request(ada.user.email)
-    [message] = await roster_mail.wait_for(ada.user.email)  # Roster's mail, as sent
+    # Roster's mail, as sent (a registered user also got a verification message)
+    [message] = await roster_mail.wait_for(ada.user.email, subject="password")
     await roster.password_resets.confirm(message.token, "a new long password")
     with pytest.raises(Unauthorized):
         await ada.client.profile()  # a reset ends every session
     await roster.login(ada.user.email, "a new long password")
     assert (await roster.profile()).email == ada.user.email
+
+
+async def test_a_new_user_proves_their_address(roster_user: Factory, roster_mail: Mailbox) -> None:
+    ada = await roster_user(name="Ada")
+    assert not ada.user.email_verified
+    await ada.client.email_verifications.request()  # "send it again"
+    _first, again = await roster_mail.wait_for(ada.user.email, count=2, subject="verify")
+    verified = await ada.client.email_verifications.confirm(again.token)
+    assert verified.email_verified
+    with pytest.raises(Conflict):
+        await ada.client.email_verifications.request()  # nothing left to prove
 
 
 async def test_every_test_can_start_from_an_empty_roster(

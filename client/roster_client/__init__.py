@@ -4,12 +4,24 @@
 `await roster.login(email, password)` and `async for user in roster.users.iterate(...)`.
 """
 
-from .client import Page, Retries, RosterClient, Session, Sessions, Token, User, Users
+from .client import (
+    EmailVerifications,
+    Page,
+    PasswordResets,
+    Retries,
+    RosterClient,
+    Session,
+    Sessions,
+    Token,
+    User,
+    Users,
+)
 from .errors import (
     AccountDisabled,
     ApiError,
     BadRequest,
     Conflict,
+    EmailNotVerified,
     Forbidden,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -29,10 +41,11 @@ from .errors import (
     ValidationFailed,
 )
 
-__version__ = "1.1.0"
+__version__ = "1.2.0a1"
 __all__ = [
-    "AccountDisabled", "ApiError", "BadRequest", "Conflict", "Forbidden", "IdempotencyKeyInUse",
-    "IdempotencyKeyReused", "MethodNotAllowed", "NotFound", "Page", "PayloadTooLarge",
+    "AccountDisabled", "ApiError", "BadRequest", "Conflict", "EmailNotVerified",
+    "EmailVerifications", "Forbidden", "IdempotencyKeyInUse", "IdempotencyKeyReused",
+    "MethodNotAllowed", "NotFound", "Page", "PasswordResets", "PayloadTooLarge",
     "PreconditionFailed", "QueryTooExpensive", "RateLimited", "RequestTimeout", "Retries",
     "RetryLater", "RosterClient", "RosterError", "ServerError", "ServiceUnavailable", "Session",
     "Sessions", "Token", "TransportError", "Unauthorized", "User", "Users", "ValidationFailed",

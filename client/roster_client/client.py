@@ -105,6 +105,7 @@ class RosterClient:
         self.users = Users(self)
         self.sessions = Sessions(self)
         self.password_resets = PasswordResets(self)
+        self.email_verifications = EmailVerifications(self)
 
     async def __aenter__(self) -> RosterClient:
         return self
@@ -375,6 +376,30 @@ class PasswordResets:
             "POST", "/api/password-resets/confirm", json=body, authenticated=False
         )
         self._client.token = None
+
+
+class EmailVerifications:
+    """/api/email-verifications: proving the address of an account by mail."""
+
+    def __init__(self, client: RosterClient) -> None:
+        self._client = client
+
+    async def request(self) -> None:
+        """Send a new verification message to your current email. Conflict once it is
+        verified; RateLimited after too many requests for one address."""
+        await self._client.request("POST", "/api/email-verifications", retry_unsent_only=False)
+
+    async def confirm(self, token: str) -> User:
+        """Prove an address with the token its message carried (no login needed): the user,
+        now verified. ValidationFailed naming `token` for a token that is unknown, used,
+        expired, or sent to an address the account no longer has."""
+        response = await self._client.request(
+            "POST",
+            "/api/email-verifications/confirm",
+            json={"token": token},
+            authenticated=False,
+        )
+        return user_of(response)
 
 
 def _key_in_use(response: httpx.Response, headers: Mapping[str, str]) -> bool:

@@ -58,6 +58,10 @@ class AccountDisabled(Forbidden):
     code = "ACCOUNT_DISABLED"
 
 
+class EmailNotVerified(Forbidden):
+    code = "EMAIL_NOT_VERIFIED"
+
+
 class NotFound(ApiError):
     code = "NOT_FOUND"
 
@@ -121,10 +125,10 @@ class ServiceUnavailable(RetryLater):
 BY_CODE: dict[str, type[ApiError]] = {
     kind.code: kind
     for kind in (
-        BadRequest, Unauthorized, Forbidden, AccountDisabled, NotFound, MethodNotAllowed,
-        RequestTimeout, Conflict, IdempotencyKeyInUse, PreconditionFailed, PayloadTooLarge,
-        ValidationFailed, IdempotencyKeyReused, QueryTooExpensive, RateLimited, ServerError,
-        ServiceUnavailable,
+        BadRequest, Unauthorized, Forbidden, AccountDisabled, EmailNotVerified, NotFound,
+        MethodNotAllowed, RequestTimeout, Conflict, IdempotencyKeyInUse, PreconditionFailed,
+        PayloadTooLarge, ValidationFailed, IdempotencyKeyReused, QueryTooExpensive, RateLimited,
+        ServerError, ServiceUnavailable,
     )
 }  # fmt: skip
 BY_STATUS: dict[int, type[ApiError]] = {

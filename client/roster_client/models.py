@@ -19,6 +19,21 @@ class CursorMeta(BaseModel):
     next_cursor: Annotated[str | None, Field(title="Next Cursor")]
 
 
+class EmailVerificationConfirm(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    token: Annotated[
+        str,
+        Field(
+            description="The token the message carried.",
+            max_length=512,
+            min_length=1,
+            title="Token",
+        ),
+    ]
+
+
 class ErrorBody(BaseModel):
     code: Annotated[str, Field(title="Code")]
     message: Annotated[str, Field(title="Message")]
@@ -165,6 +180,9 @@ class UserCreate(BaseModel):
         AwareDatetime | None,
         Field(description="Read-only; ignored.", title="Updated At"),
     ] = None
+    email_verified: Annotated[
+        bool | None, Field(description="Read-only; ignored.", title="Email Verified")
+    ] = None
     name: Annotated[
         str,
         Field(
@@ -205,6 +223,7 @@ class UserOut(BaseModel):
     id: Annotated[int, Field(title="Id")]
     name: Annotated[str, Field(title="Name")]
     email: Annotated[str, Field(title="Email")]
+    email_verified: Annotated[bool, Field(title="Email Verified")]
     role: Annotated[Literal["user", "admin"], Field(title="Role")]
     status: Annotated[Literal["active", "disabled"], Field(title="Status")]
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
@@ -226,6 +245,9 @@ class UserPatch(BaseModel):
     updated_at: Annotated[
         AwareDatetime | None,
         Field(description="Read-only; ignored.", title="Updated At"),
+    ] = None
+    email_verified: Annotated[
+        bool | None, Field(description="Read-only; ignored.", title="Email Verified")
     ] = None
     name: Annotated[
         str | None,
@@ -273,6 +295,9 @@ class UserReplace(BaseModel):
     updated_at: Annotated[
         AwareDatetime | None,
         Field(description="Read-only; ignored.", title="Updated At"),
+    ] = None
+    email_verified: Annotated[
+        bool | None, Field(description="Read-only; ignored.", title="Email Verified")
     ] = None
     name: Annotated[
         str,

@@ -40,6 +40,10 @@ class AccountDisabled(Forbidden):
     code, message = "ACCOUNT_DISABLED", "This account is disabled"
 
 
+class EmailNotVerified(Forbidden):
+    code, message = "EMAIL_NOT_VERIFIED", "This account's email address is not verified"
+
+
 class NotFound(ApiError):
     status, code, message = 404, "NOT_FOUND", "Not found"
 

@@ -1,6 +1,6 @@
 """What a serving app holds: settings, metrics, the drain's gate, the database, the password
-hasher, the list cursors' signer, the sessions' use notes, the mail sender and the housekeeping
-task.
+hasher, the list cursors' signer, the sessions' use notes, the mail sender (and what verification
+mail needs) and the housekeeping task.
 
 Built by `create_app` (nothing connects then); `start` begins the background work once the
 event loop runs, `stop` ends it. Handlers are given it (`runtime=`), never look it up.
@@ -17,6 +17,7 @@ from .domain.delivery import SEND_TIMEOUT_SECONDS, Sender
 from .domain.housekeeping import purge_forever
 from .domain.passwords import Passwords
 from .domain.sessions import Touches
+from .domain.verification import Verifications
 from .mail.transports import transport_for
 from .serving.draining import WorkGate
 from .serving.metrics import Metrics, PrometheusMetrics, metrics_directory
@@ -37,6 +38,7 @@ class Runtime:
         self.touches = Touches(self.db, settings.token_touch_seconds)
         transport = transport_for(settings.mail_url, SEND_TIMEOUT_SECONDS)
         self.mail = Sender(self.db, transport, settings, self.metrics)
+        self.verifications = Verifications(settings, self.mail)
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

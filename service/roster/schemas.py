@@ -198,6 +198,7 @@ class UserOut(BaseModel):
     id: int
     name: str
     email: str
+    email_verified: bool
     role: Role
     status: Status
     created_at: Timestamp

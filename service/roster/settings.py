@@ -311,6 +311,10 @@ class Settings(BaseSettings):
     public_url: Annotated[str, BeforeValidator(_public_url)] = "http://127.0.0.1:8000"
     password_reset_url: LinkTemplate | None = None  # default: PUBLIC_URL/reset-password?token=
     password_reset_ttl_seconds: Positive = 3600
+    email_verification_url: LinkTemplate | None = None  # default: PUBLIC_URL/verify-email?token=
+    email_verification_ttl_seconds: Positive = 86400
+    # Login refuses a user who has not verified their email (403 EMAIL_NOT_VERIFIED).
+    require_verified_email: bool = False
     # Password-reset (and verification) requests for one normalised email, across workers.
     mail_request_rate_limit: Rate = RateLimit(5, 3600)
 
@@ -354,6 +358,10 @@ class Settings(BaseSettings):
 
     def password_reset_link(self, token: str) -> str:
         template = self.password_reset_url or f"{self.public_url}/reset-password?token={{token}}"
+        return template.replace("{token}", token)
+
+    def email_verification_link(self, token: str) -> str:
+        template = self.email_verification_url or f"{self.public_url}/verify-email?token={{token}}"
         return template.replace("{token}", token)
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from ..http.envelope import DataEnvelope, ListEnvelope
 from ..schemas import (
@@ -36,6 +36,7 @@ class _AcceptsReadOnly(_Body):
     id: StrictInt = Field(default=OMITTED, ge=1, le=MAX_ID, description="Read-only; ignored.")
     created_at: SentTimestamp = Field(default=OMITTED, description="Read-only; ignored.")
     updated_at: SentTimestamp = Field(default=OMITTED, description="Read-only; ignored.")
+    email_verified: StrictBool = Field(default=OMITTED, description="Read-only; ignored.")
 
 
 class UserCreate(_AcceptsReadOnly):
@@ -83,6 +84,10 @@ class PasswordResetRequest(_Body):
 class PasswordResetConfirm(_Body):
     token: str = Field(min_length=1, max_length=512, description="The token the message carried.")
     password: Password = Field(description="The new password: 8 to 128 characters.")
+
+
+class EmailVerificationConfirm(_Body):
+    token: str = Field(min_length=1, max_length=512, description="The token the message carried.")
 
 
 class AcceptedOut(BaseModel):

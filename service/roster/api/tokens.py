@@ -7,7 +7,7 @@ from werkzeug.datastructures import Headers
 
 from ..domain import tokens
 from ..domain.rate_limits import Window, tightest
-from ..errors import AccountDisabled, RateLimited, Unauthorized
+from ..errors import AccountDisabled, EmailNotVerified, RateLimited, Unauthorized
 from ..http.client_address import current_client_address
 from ..http.envelope import meta
 from ..http.etags import etag_of
@@ -52,14 +52,18 @@ async def log_in(data: TokenCreate, runtime: Runtime) -> tuple[TokenEnvelope, in
     address but those the user logged in from in the last `LOGIN_KNOWN_ADDRESS_DAYS` (30), or
     `LOGIN_ADDRESS_RATE_LIMIT` (default 1000/minute) from one client address, give 429
     `RATE_LIMITED` with `Retry-After`; every attempt counts, checked before the password. A
-    disabled account gives 403 `ACCOUNT_DISABLED`, once the password is right.
+    disabled account gives 403 `ACCOUNT_DISABLED`, once the password is right; with
+    `REQUIRE_VERIFIED_EMAIL=true`, an unverified email then gives 403 `EMAIL_NOT_VERIFIED`.
     """
     settings = runtime.settings
     address = current_client_address(settings.trusted_proxy_hops)
     # An unknown address (no peer) still has a per-address limit: its own.
     attempt = tokens.LoginAttempt(data.email, data.password, data.label or _user_agent(), address)
     policy = tokens.LoginPolicy(
-        settings.token_ttl_seconds, settings.login_limits, settings.max_tokens_per_user
+        settings.token_ttl_seconds,
+        settings.login_limits,
+        settings.max_tokens_per_user,
+        settings.require_verified_email,
     )
     outcome = await tokens.log_in(runtime.db, runtime.passwords, attempt, policy)
     count_login(runtime.metrics, outcome)
@@ -123,6 +127,8 @@ def count_login(metrics: Metrics, outcome: tokens.LoginOutcome) -> None:
                 metrics.rate_limited(window.name)
     elif isinstance(refusal, AccountDisabled):
         metrics.login("account_disabled")
+    elif isinstance(refusal, EmailNotVerified):
+        metrics.login("email_not_verified")
     elif isinstance(refusal, Unauthorized):
         metrics.login("invalid_credentials")
 

@@ -51,6 +51,9 @@ async def create_user(data: UserCreate, access: Access, runtime: Runtime) -> Res
     outcome (201, 403 or 409) is stored for 24 h and replayed, with `Idempotent-Replayed: true`,
     for the same key and body; the same key with another body gives 422
     `IDEMPOTENCY_KEY_REUSED`, and while the first request runs, 409 `IDEMPOTENCY_KEY_IN_USE`.
+
+    The new user's `email_verified` is false, and a verification message goes to the address,
+    whoever registered the user.
     """
     user = await users.create_user(
         runtime.db,
@@ -60,6 +63,7 @@ async def create_user(data: UserCreate, access: Access, runtime: Runtime) -> Res
         password=data.password,
         role=data.role,
         status=data.status,
+        verifications=runtime.verifications,
     )
     created = user_response(user, 201)
     created.headers["Location"] = f"/api/users/{user.id}"
@@ -116,7 +120,8 @@ async def replace_user(
 ) -> Response:
     """Replace a user's writable fields.
 
-    `name` and `email` are required; `password` (and `role`, for admins) optional.
+    `name` and `email` are required; `password` (and `role`, for admins) optional. A changed
+    email is unverified: a verification goes to it, and a notice to the old address.
     """
     return await _update(runtime, access, data.model_dump(include=WRITABLE, exclude_unset=True))
 
@@ -132,7 +137,8 @@ async def replace_user(
 @authorize(Rule.SELF_OR_ADMIN)
 @accepts(UserPatch, admin_only=ADMIN_FIELDS)
 async def update_user(user_id: int, data: UserPatch, access: Access, runtime: Runtime) -> Response:
-    """Change some of a user's fields."""
+    """Change some of a user's fields. A changed email is unverified: a verification goes to
+    it, and a notice to the old address."""
     return await _update(runtime, access, data.model_dump(include=WRITABLE, exclude_unset=True))
 
 
@@ -164,5 +170,6 @@ async def _update(runtime: Runtime, access: Access, changes: dict[str, Any]) -> 
         changes,
         precondition=if_match(),
         actor=access.signed_in,
+        verifications=runtime.verifications,
     )
     return user_response(user)

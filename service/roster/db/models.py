@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,6 +52,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(254), unique=True)
+    # True once the user proved they receive mail at `email` (docs/API.md §6).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(String(16), default=DEFAULT_ROLE)
     status: Mapped[Status] = mapped_column(
@@ -198,8 +202,8 @@ class MailMessage(Base):
 
 
 class MailToken(Base):
-    """A one-use token sent by mail (a password reset), kept only as its SHA-256, bound to the
-    address it was sent to."""
+    """A one-use token sent by mail (a password reset, an email verification), kept only as
+    its SHA-256, bound to the address it was sent to."""
 
     __tablename__ = "mail_tokens"
     __table_args__ = (

@@ -22,6 +22,7 @@ USER_COLUMNS = (
     users.id,
     users.name,
     users.email,
+    users.email_verified,
     users.role,
     users.status,
     users.created_at,

@@ -167,6 +167,7 @@ def confirm_reset(
     if user is None:
         raise ValidationFailed(details={"token": INVALID_TOKEN})
     user.password_hash = password_hash
+    user.email_verified = True  # the reset's mail reached the address
     user.updated_at = now
     session.execute(delete(Token).where(Token.user_id == user.id))
     session.execute(

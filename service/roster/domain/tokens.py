@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ..db.database import Database
 from ..db.models import Token, User
 from ..db.queries import caller_by_token
-from ..errors import AccountDisabled, ApiError, Unauthorized
+from ..errors import AccountDisabled, ApiError, EmailNotVerified, Unauthorized
 from ..schemas import UNKNOWN_ADDRESS, TokenOut, UserOut, normalize_email
 from ..settings import LoginLimits
 from .passwords import Passwords
@@ -30,7 +30,7 @@ from .sessions import Caller, Touches, end_session, evict_least_recently_used
 from .users import set_password_hash
 
 BAD_CREDENTIALS = "Invalid email or password"
-Credentials = tuple[int, str, str]  # a user's id, password hash and status
+Credentials = tuple[int, str, str, bool]  # a user's id, password hash, status, email_verified
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class LoginPolicy:
     ttl_seconds: int
     limits: LoginLimits
     max_tokens_per_user: int
+    require_verified_email: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ async def log_in(
     db: Database, passwords: Passwords, attempt: LoginAttempt, policy: LoginPolicy
 ) -> LoginOutcome:
     """A new token for valid credentials of an active user; the same 401, in about the same
-    time, for a wrong password or an unknown email; 403 `ACCOUNT_DISABLED` only once the
-    password is right. The attempt is counted, and refused with 429 when over a limit, before
-    anything else."""
+    time, for a wrong password or an unknown email; 403 `ACCOUNT_DISABLED` (then, when the
+    policy requires it, `EMAIL_NOT_VERIFIED`) only once the password is right. The attempt is
+    counted, and refused with 429 when over a limit, before anything else."""
     email = normalize_email(attempt.email)
     windows, found = await db.write(_count_and_find, email, attempt.client_address, policy.limits)
     refused = refusal(windows)
@@ -105,11 +106,13 @@ async def log_in(
     if found is None:
         await passwords.verify_nobody(attempt.password)
         return LoginOutcome(windows, refusal=_bad_credentials())
-    user_id, password_hash, status = found
+    user_id, password_hash, status, email_verified = found
     if not await passwords.verify(password_hash, attempt.password):
         return LoginOutcome(windows, refusal=_bad_credentials())
     if status != "active":
         return LoginOutcome(windows, refusal=AccountDisabled())
+    if policy.require_verified_email and not email_verified:
+        return LoginOutcome(windows, refusal=EmailNotVerified())
     if passwords.needs_rehash(password_hash):
         await set_password_hash(db, user_id, await passwords.hash(attempt.password))
     token = await db.write(_issue_token, user_id, attempt, policy)
@@ -131,14 +134,16 @@ def _count_and_find(
     # No stored email holds a NUL (and PostgreSQL text cannot): unknown, without asking.
     if "\x00" not in email:
         row = session.execute(
-            select(User.id, User.password_hash, User.status).where(User.email == email)
+            select(User.id, User.password_hash, User.status, User.email_verified).where(
+                User.email == email
+            )
         ).first()
     known = row is not None and is_known_address(session, row.id, address, limits, now)
     windows = count_attempt(session, limits_for(limits, email, address, known), now)
     session.commit()
     if row is None or refusal(windows) is not None:
         return windows, None
-    return windows, (row.id, row.password_hash, row.status)
+    return windows, (row.id, row.password_hash, row.status, row.email_verified)
 
 
 def _issue_token(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -31,10 +31,14 @@ from ..schemas import DEFAULT_STATUS, Role, Status, UserOut
 from .passwords import Passwords
 from .sessions import Caller, end_all
 
+if TYPE_CHECKING:  # verification imports tokens, which imports this module
+    from .verification import Verifications
+
 ALREADY_REGISTERED = {"email": "Already registered"}
 CANNOT_DISABLE_SELF = "An admin cannot disable themself"
 LOCKED_USER_BY_ID = USER_BY_ID.with_for_update()
-ENDS_SESSIONS = frozenset({"password", "status"})  # changes that may end sessions too
+# Changes that may do more than the UPDATE: end sessions, or send mail.
+NOT_ALONE = frozenset({"password", "status", "email"})
 Precondition = Callable[[UserOut], None]
 
 
@@ -46,9 +50,15 @@ async def create_user(
     password: str,
     role: Role,
     status: Status = DEFAULT_STATUS,
+    verifications: Verifications | None = None,
 ) -> UserOut:
+    """A new user, sent a verification message in the same transaction; without
+    `verifications` (an operator's `roster create-user`), verified already."""
     password_hash = await passwords.hash(password)
-    return await db.write(_insert_user, name, email, password_hash, role, status)
+    user = await db.write(_insert_user, name, email, password_hash, role, status, verifications)
+    if verifications is not None:
+        verifications.committed(1)
+    return user
 
 
 async def update_user(
@@ -58,23 +68,28 @@ async def update_user(
     changes: dict[str, Any],
     precondition: Precondition | None,
     actor: Caller,
+    verifications: Verifications,
 ) -> UserOut:
     """Apply `changes` (validated fields) to a user, as `actor`; a password always counts as a
     change, and ends the user's other sessions; disabling ends all of them. An admin cannot
-    disable themself.
+    disable themself. A new email is unverified: a verification goes to it, and a notice to
+    the old one.
 
     An update that changes nothing keeps `updated_at`, and so the ETag.
     """
     if changes.get("status") == "disabled" and user_id == actor.user.id:
         raise Forbidden(CANNOT_DISABLE_SELF, details={"status": CANNOT_DISABLE_SELF})
-    if precondition is None and changes and not changes.keys() & ENDS_SESSIONS:
+    if precondition is None and changes and not changes.keys() & NOT_ALONE:
         # Nothing to check first, nothing else to change: the UPDATE alone (the hot path).
         return await _set_user(db, user_id, changes)
     password = changes.pop("password", None)
     password_hash = None if password is None else await passwords.hash(password)
-    return await db.write(
-        _update_user, user_id, changes, password_hash, precondition, actor.token_id
+    user, messages = await db.write(
+        _update_user, user_id, changes, password_hash, precondition, actor.token_id, verifications
     )
+    if messages:
+        verifications.committed(messages)
+    return user
 
 
 async def delete_user(db: Database, user_id: int, precondition: Precondition | None) -> None:
@@ -87,12 +102,19 @@ async def set_password_hash(db: Database, user_id: int, password_hash: str) -> N
 
 
 def _insert_user(
-    session: Session, name: str, email: str, password_hash: str, role: Role, status: Status
+    session: Session,
+    name: str,
+    email: str,
+    password_hash: str,
+    role: Role,
+    status: Status,
+    verifications: Verifications | None,
 ) -> UserOut:
     now = datetime.now(UTC)
     user = User(
         name=name,
         email=email,
+        email_verified=verifications is None,
         password_hash=password_hash,
         role=role,
         status=status,
@@ -101,7 +123,10 @@ def _insert_user(
     )
     session.add(user)
     with _email_must_be_unique(session):
-        session.commit()
+        session.flush()  # the user's id, for the token; a taken email fails here
+    if verifications is not None:
+        verifications.queue(session, user.id, name, email, now)
+    session.commit()
     return user_out(user)
 
 
@@ -126,8 +151,10 @@ def _update_user(
     password_hash: str | None,
     precondition: Precondition | None,
     keep_token_id: int | None,
-) -> UserOut:
-    """Core statements on the session's connection: one locked read, one UPDATE."""
+    verifications: Verifications,
+) -> tuple[UserOut, int]:
+    """Core statements on the session's connection: one locked read, one UPDATE; the user,
+    and how many messages the change queued."""
     connection = session.connection()
     row = connection.execute(LOCKED_USER_BY_ID, {"user_id": user_id}).first()
     if row is None:
@@ -137,8 +164,10 @@ def _update_user(
     values = {key: value for key, value in changes.items() if getattr(row, key) != value}
     if not values and password_hash is None:
         session.commit()
-        return user_out(row)
+        return user_out(row), 0
     values["updated_at"] = datetime.now(UTC)
+    if "email" in values:
+        values["email_verified"] = False  # until the new address is proved
     if values.get("status") == "disabled":
         end_all(session, user_id, keep_token_id=None)  # at once: tokens are read per request
     if password_hash is not None:
@@ -148,8 +177,23 @@ def _update_user(
     statement = update_user_statement(tuple(sorted(values)))
     with _email_must_be_unique(session):
         connection.execute(statement, {**parameters, "b_id": user_id})
+    messages = _mail_email_change(session, verifications, row, values)
     session.commit()
-    return user_out(SimpleNamespace(**{**row._mapping, **values}))
+    return user_out(SimpleNamespace(**{**row._mapping, **values})), messages
+
+
+def _mail_email_change(
+    session: Session, verifications: Verifications, row: Any, values: dict[str, Any]
+) -> int:
+    """A verification to a changed email and a notice to the old one, in the change's
+    transaction; how many messages that is."""
+    if "email" not in values:
+        return 0
+    name = values.get("name", row.name)
+    verifications.queue_change(
+        session, row.id, name, row.email, values["email"], values["updated_at"]
+    )
+    return 2
 
 
 def _delete_user(session: Session, user_id: int, precondition: Precondition | None) -> None:

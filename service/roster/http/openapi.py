@@ -62,7 +62,8 @@ RESPONSE_HEADERS: dict[str, str] = {
 ERROR_DESCRIPTIONS = {
     400: "Malformed JSON, a non-JSON content type, or a malformed header",
     401: "No token, or an unknown, expired or revoked one",
-    403: "Authenticated, but not allowed (`ACCOUNT_DISABLED` at login for a disabled user)",
+    403: "Authenticated, but not allowed (`ACCOUNT_DISABLED` at login for a disabled user; "
+    "`EMAIL_NOT_VERIFIED` at login when `REQUIRE_VERIFIED_EMAIL` is on)",
     404: "No such resource",
     405: "The route does not allow this method",
     408: "The body did not arrive in time",

@@ -21,7 +21,13 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
-LOGIN_OUTCOMES = ("success", "invalid_credentials", "account_disabled", "rate_limited")
+LOGIN_OUTCOMES = (
+    "success",
+    "invalid_credentials",
+    "account_disabled",
+    "email_not_verified",
+    "rate_limited",
+)
 RATE_LIMITS = ("email", "account", "address")
 DB_KINDS = ("read", "write")
 MAIL_EVENTS = ("queued", "sent", "failed", "given_up")  # roster_mail_<event>_total

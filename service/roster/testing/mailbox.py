@@ -24,7 +24,7 @@ from .server import free_port
 
 # A token on a line of its own (docs/API.md §6): 32 random bytes, base64url.
 _TOKEN_LINE = re.compile(r"^([A-Za-z0-9_-]{43})$", re.MULTILINE)
-_LINK = re.compile(r"^(https?://\S*token=\S+)$", re.MULTILINE)
+_LINK = re.compile(r"^(https?://\S+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,12 @@ class Received:
 
     @property
     def link(self) -> str:
-        """The link the message carries (AssertionError if none)."""
-        found = _LINK.search(self.body)
-        assert found is not None, f"no link in the message to {self.to}: {self.body!r}"
-        return found.group(1)
+        """The link that carries the message's token, wherever its template puts it
+        (AssertionError if none)."""
+        token = self.token
+        links = [link for link in _LINK.findall(self.body) if token in link]
+        assert links, f"no link in the message to {self.to}: {self.body!r}"
+        return str(links[0])
 
 
 class Handler:
@@ -121,13 +123,23 @@ class MailServer:
         return list(self.handler.received)
 
     async def wait_for(
-        self, to: str, count: int = 1, within: float = 10.0, since: int = 0
+        self,
+        to: str,
+        count: int = 1,
+        within: float = 10.0,
+        since: int = 0,
+        subject: str | None = None,
     ) -> list[Received]:
-        """The messages to `to` (from the `since`-th received on), once there are `count`;
-        AssertionError after `within` seconds."""
+        """The messages to `to` (from the `since`-th received on; with `subject`, only those
+        whose subject holds it, case aside), once there are `count`; AssertionError after
+        `within` seconds."""
         found: list[Received] = []
         for _ in range(max(1, int(within / 0.02))):
-            found = [r for r in self.handler.received[since:] if to in r.recipients]
+            found = [
+                received
+                for received in self.handler.received[since:]
+                if to in received.recipients and _about(received, subject)
+            ]
             if len(found) >= count:
                 return found
             await asyncio.sleep(0.02)
@@ -188,7 +200,14 @@ class Mailbox:
     def messages(self) -> list[Received]:
         return self.server.received[self._since :]
 
-    async def wait_for(self, to: str, count: int = 1, within: float = 10.0) -> list[Received]:
-        """The messages to `to` since the test began, once there are `count` (mail leaves
-        Roster after the request that caused it has answered)."""
-        return await self.server.wait_for(to, count, within, since=self._since)
+    async def wait_for(
+        self, to: str, count: int = 1, within: float = 10.0, subject: str | None = None
+    ) -> list[Received]:
+        """The messages to `to` since the test began (with `subject`, only those whose subject
+        holds it, such as "password" or "verify"), once there are `count` (mail leaves Roster
+        after the request that caused it has answered)."""
+        return await self.server.wait_for(to, count, within, since=self._since, subject=subject)
+
+
+def _about(received: Received, subject: str | None) -> bool:
+    return subject is None or subject.casefold() in received.subject.casefold()

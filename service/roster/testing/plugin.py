@@ -7,7 +7,8 @@ out clients need `roster-client` too.
   argon2 parameters; stopped at the end of the session.
 - `roster`: a `RosterClient` bound to it, logged out.
 - `roster_user` / `roster_admin`: factories, `await roster_user(name=..., email=...)` returns
-  a `LoggedIn` (the user, its password and a client logged in as it).
+  a `LoggedIn` (the user, its password and a client logged in as it); registered users are
+  unverified unless `verified=True`, admins (made as `roster create-user` makes them) verified.
 - `roster_mail`: the messages Roster sent since the test began, through a real SMTP server
   on loopback (aiosmtpd, from the `testing` extra) that `roster_server` sends to:
   `(await roster_mail.wait_for("ada@example.com"))[0].token` (or `.link`, `.subject`, `.body`).
@@ -213,13 +214,28 @@ class _Factory:
             await client.close()
 
     async def user(
-        self, name: str = "Test User", email: str | None = None, password: str = PASSWORD
+        self,
+        name: str = "Test User",
+        email: str | None = None,
+        password: str = PASSWORD,
+        verified: bool = False,
     ) -> LoggedIn:
         client = self._client()
         email = email or _unique_email("user")
-        await client.users.create(name, email, password)
+        user = await client.users.create(name, email, password)
+        if verified:  # as if the registration's message had been confirmed
+            await self._mark_verified(user.id)
         await client.login(email, password)
         return LoggedIn(await client.profile(), password, client)
+
+    async def _mark_verified(self, user_id: int) -> None:
+        engine = create_engine(self._server.settings)
+        try:
+            async with engine.begin() as connection:
+                statement = text("UPDATE users SET email_verified = true WHERE id = :id")
+                await connection.execute(statement, {"id": user_id})
+        finally:
+            await engine.dispose()
 
     async def admin(self, name: str = "Test Admin", password: str = PASSWORD) -> LoggedIn:
         email = _unique_email("admin")
