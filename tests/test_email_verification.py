@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from roster.db.models import MailMessage, MailToken
-from roster.domain.tokens import hash_token
+from roster.domain.credentials import hash_token
 from roster.settings import MailUrl, RateLimit, Settings
 from roster.testing.mailbox import MailServer, Received
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from roster.db.models import MailMessage, MailToken
-from roster.domain.tokens import hash_token
+from roster.domain.credentials import hash_token
 from roster.settings import MailUrl, RateLimit, Settings
 from roster.testing.mailbox import MailServer, Received
 
@@ -212,3 +212,13 @@ async def test_reset_requests_count_toward_the_client_address_limit(settings: Se
         assert statuses == [202, 202, 202, 429]
         login = {"email": unique_email(), "password": PASSWORD}
         assert await from_one_place("/api/tokens", login) == 429
+
+
+async def test_a_reset_ends_the_users_api_keys(
+    accounts: Accounts, alice: Account, client: Client, smtp: MailServer
+) -> None:
+    key = await accounts.key(alice)
+    await ask(client, alice.email)
+    assert await confirm(client, (await mail_for(smtp, alice.email))[0].token) == 204
+    response = await client.get("/api/users", headers=bearer(key))
+    await assert_error(response, 401, "UNAUTHORIZED")

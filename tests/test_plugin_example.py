@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 from quart.typing import TestClientProtocol as QuartClient
-from roster_client import Conflict, Forbidden, RosterClient, Unauthorized
+from roster_client import Conflict, Forbidden, InsufficientScope, RosterClient, Unauthorized
 
 from roster.testing.mailbox import Mailbox
-from roster.testing.plugin import Factory
+from roster.testing.plugin import Factory, KeyFactory
 
 
 async def test_a_visitor_signs_up_and_sees_their_profile(
@@ -52,6 +52,14 @@ async def test_a_new_user_proves_their_address(roster_user: Factory, roster_mail
     assert verified.email_verified
     with pytest.raises(Conflict):
         await ada.client.email_verifications.request()  # nothing left to prove
+
+
+async def test_a_nightly_job_reads_users_with_a_key(roster_key: KeyFactory) -> None:
+    job = await roster_key("users:read")  # a new user's key, and a client that sends it
+    everyone = [user.id async for user in job.client.users.iterate()]
+    assert job.owner.user.id in everyone
+    with pytest.raises(InsufficientScope):  # the key may read, not write
+        await job.client.users.update(job.owner.user.id, name="Renamed")
 
 
 async def test_every_test_can_start_from_an_empty_roster(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from roster.db.postgresql import PostgreSQLDatabase
 
 from .conftest import BACKEND
-from .factories import Account
+from .factories import Account, Accounts
 from .helpers import runtime_of
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL round trips")
@@ -63,6 +63,15 @@ async def test_an_authenticated_read_is_one_round_trip(
     statements: Statements, alice: Account
 ) -> None:
     sent = await sent_by(statements, alice, alice.url)
+    assert len(sent) == 1, sent
+
+
+async def test_a_read_with_an_api_key_is_one_round_trip(
+    statements: Statements, accounts: Accounts, alice: Account
+) -> None:
+    key = await accounts.key(alice, "users:read")
+    as_key = Account(alice.client, alice.user, key)  # the key in the bearer header
+    sent = await sent_by(statements, as_key, alice.url)
     assert len(sent) == 1, sent
 
 

@@ -225,7 +225,7 @@ async def test_last_used_at_is_written_at_most_once_per_touch_interval(
 
 
 async def stored_last_used(app: Quart, token: str) -> datetime:
-    from roster.domain.tokens import hash_token
+    from roster.domain.credentials import hash_token
 
     async with database_session(app) as session:
         moment = await session.scalar(

@@ -293,6 +293,39 @@ async def test_a_disabled_users_tokens_fail_in_every_worker(
         assert len({pid for pid, _ in answers}) == WORKERS
 
 
+async def ended_key(http: httpx.AsyncClient, admin_token: str, cause: str) -> dict[str, str]:
+    """A user's key, accepted by every worker, then ended by `cause` in one of them: its
+    bearer header."""
+    email = await new_user(http)
+    token = await login(http, email)
+    user_id = (await http.get("/api/profile", headers=bearer(token))).json()["data"]["id"]
+    created = await http.post(
+        "/api/keys", json={"name": "job", "scopes": ["users:read"]}, headers=bearer(token)
+    )
+    key = created.json()["data"]
+    user, admin = f"/api/users/{user_id}", bearer(admin_token)
+    request = {
+        "owner": ("DELETE", f"/api/keys/{key['id']}", bearer(token), None),
+        "admin": ("DELETE", f"{user}/keys/{key['id']}", admin, None),
+        "password": ("PATCH", user, bearer(token), {"password": "another-password"}),
+        "disabled": ("PATCH", user, admin, {"status": "disabled"}),
+        "deleted": ("DELETE", user, admin, None),
+    }[cause]
+    method, path, headers, body = request
+    assert (await http.request(method, path, headers=headers, json=body)).status_code < 300
+    return bearer(key["key"])
+
+
+@pytest.mark.parametrize("cause", ["owner", "admin", "password", "disabled", "deleted"])
+async def test_a_key_ended_in_one_worker_is_refused_by_every_worker(
+    server: Server, http: httpx.AsyncClient, admin_token: str, cause: str
+) -> None:
+    auth = await ended_key(http, admin_token, cause)
+    answers = await spread(server, http, "GET", "/api/users", headers=auth)
+    assert {status for _, status in answers} == {401}
+    assert len({pid for pid, _ in answers}) == WORKERS
+
+
 @pytest.fixture(scope="module")
 def admin_token(server: Server, database: str) -> str:
     """An admin, created the way `roster create-user --admin` creates one, and their token."""

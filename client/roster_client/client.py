@@ -8,6 +8,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, TypedDict, Unpack
 
@@ -50,6 +51,9 @@ class User(models.UserOut):
 
 Session = models.SessionOut
 Token = models.TokenOut
+Key = models.KeyOut
+NewKey = models.NewKeyOut  # a key just created: `key` holds its secret, shown this once
+Introspection = models.IntrospectionOut
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class RosterClient:
         base_url: str,
         *,
         token: str | None = None,
+        api_key: str | None = None,
         timeout: float | httpx.Timeout = 10.0,
         max_connections: int = 100,
         max_keepalive_connections: int = 20,
@@ -100,12 +105,14 @@ class RosterClient:
             transport=transport,
             headers=dict(headers or {}),
         )
-        self.token = token
+        # A key is sent as a token is (docs/API.md §2): the client then acts within its scopes.
+        self.token = api_key if api_key is not None else token
         self.retries = retries or Retries()
         self.users = Users(self)
         self.sessions = Sessions(self)
         self.password_resets = PasswordResets(self)
         self.email_verifications = EmailVerifications(self)
+        self.keys = Keys(self)
 
     async def __aenter__(self) -> RosterClient:
         return self
@@ -139,6 +146,14 @@ class RosterClient:
 
     async def profile(self) -> User:
         return user_of(await self.request("GET", "/api/profile"))
+
+    async def introspect(self, token: str) -> Introspection:
+        """What a session token or API key is (RFC 7662), for a key with `tokens:introspect`
+        or an admin's session: `.active` False, and nothing else, for any inactive one."""
+        response = await self.request(
+            "POST", "/api/tokens/introspect", json={"token": token}, retry_unsent_only=False
+        )
+        return Introspection.model_validate(response.json())
 
     async def health(self) -> bool:
         """Whether the service is ready (`/health/ready`)."""
@@ -351,6 +366,41 @@ class Sessions:
     async def end_all(self, user: int | User) -> None:
         """End every session of a user (an admin, or yourself)."""
         await self._client.request("DELETE", f"{_path(user)}/tokens")
+
+
+class Keys:
+    """/api/keys and /api/users/{id}/keys: API keys, managed with a session (not a key)."""
+
+    def __init__(self, client: RosterClient) -> None:
+        self._client = client
+
+    async def create(
+        self, name: str, scopes: list[str], *, expires_at: datetime | None = None
+    ) -> NewKey:
+        """A new key acting as you within `scopes`; its secret is `.key`, shown only now.
+        Forbidden for an admin scope you may not hold; Conflict beyond MAX_KEYS_PER_USER."""
+        body: dict[str, Any] = {"name": name, "scopes": scopes}
+        if expires_at is not None:
+            body["expires_at"] = expires_at.isoformat()
+        response = await self._client.request("POST", "/api/keys", json=body)
+        return NewKey.model_validate(response.json()["data"])
+
+    async def list(self, user: int | User | None = None) -> list[Key]:
+        """Your live keys, newest first; or (an admin) a user's."""
+        path = "/api/keys" if user is None else f"{_path(user)}/keys"
+        body = (await self._client.request("GET", path)).json()
+        return [Key.model_validate(item) for item in body["data"]]
+
+    async def get(self, key: int | Key) -> Key:
+        key_id = key if isinstance(key, int) else key.id
+        response = await self._client.request("GET", f"/api/keys/{key_id}")
+        return Key.model_validate(response.json()["data"])
+
+    async def revoke(self, key: int | Key, user: int | User | None = None) -> None:
+        """Revoke one of your keys; or (an admin) one of a user's."""
+        key_id = key if isinstance(key, int) else key.id
+        path = f"/api/keys/{key_id}" if user is None else f"{_path(user)}/keys/{key_id}"
+        await self._client.request("DELETE", path, ok_after_retry=(404,))
 
 
 class PasswordResets:

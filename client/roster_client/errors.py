@@ -62,6 +62,12 @@ class EmailNotVerified(Forbidden):
     code = "EMAIL_NOT_VERIFIED"
 
 
+class InsufficientScope(Forbidden):
+    """An API key used outside its scopes (`details["scope"]` names the one needed)."""
+
+    code = "INSUFFICIENT_SCOPE"
+
+
 class NotFound(ApiError):
     code = "NOT_FOUND"
 
@@ -125,7 +131,8 @@ class ServiceUnavailable(RetryLater):
 BY_CODE: dict[str, type[ApiError]] = {
     kind.code: kind
     for kind in (
-        BadRequest, Unauthorized, Forbidden, AccountDisabled, EmailNotVerified, NotFound,
+        BadRequest, Unauthorized, Forbidden, AccountDisabled, EmailNotVerified,
+        InsufficientScope, NotFound,
         MethodNotAllowed, RequestTimeout, Conflict, IdempotencyKeyInUse, PreconditionFailed,
         PayloadTooLarge, ValidationFailed, IdempotencyKeyReused, QueryTooExpensive, RateLimited,
         ServerError, ServiceUnavailable,

@@ -44,8 +44,149 @@ class HealthOut(BaseModel):
     status: Annotated[Literal["ok"], Field(title="Status")] = "ok"
 
 
+class IntrospectionOut(BaseModel):
+    active: Annotated[bool, Field(title="Active")]
+    token_type: Annotated[Literal["Bearer"] | None, Field(title="Token Type")] = None
+    sub: Annotated[
+        str | None, Field(description="The owner's user id.", title="Sub")
+    ] = None
+    username: Annotated[
+        str | None, Field(description="The owner's email.", title="Username")
+    ] = None
+    scope: Annotated[
+        str | None, Field(description="A key's scopes, space-separated.", title="Scope")
+    ] = None
+    iat: Annotated[int | None, Field(title="Iat")] = None
+    exp: Annotated[int | None, Field(title="Exp")] = None
+    roster_kind: Annotated[
+        Literal["session", "key"] | None, Field(title="Roster Kind")
+    ] = None
+    roster_role: Annotated[
+        Literal["user", "admin"] | None, Field(title="Roster Role")
+    ] = None
+    roster_credential_id: Annotated[int | None, Field(title="Roster Credential Id")] = (
+        None
+    )
+
+
+class IntrospectionRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    token: Annotated[
+        str,
+        Field(
+            description="The session token or API key to check.",
+            max_length=512,
+            min_length=1,
+            title="Token",
+        ),
+    ]
+    token_type_hint: Annotated[
+        str | None,
+        Field(
+            description="Accepted, and ignored (RFC 7662 §2.1).",
+            max_length=100,
+            title="Token Type Hint",
+        ),
+    ] = None
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[
+        str,
+        Field(
+            description="1 to 100 characters after trimming.",
+            min_length=1,
+            pattern="^\\s*[^\\s\\x00-\\x1f\\x7f-\\x9f]([^\\x00-\\x1f\\x7f-\\x9f]{0,98}[^\\s\\x00-\\x1f\\x7f-\\x9f])?\\s*$",
+            title="Name",
+        ),
+    ]
+    scopes: Annotated[
+        list[
+            Literal[
+                "profile:read",
+                "users:read",
+                "users:write",
+                "audit:read",
+                "tokens:introspect",
+            ]
+        ],
+        Field(
+            description="What the key may do: one or more distinct scopes.",
+            min_length=1,
+            title="Scopes",
+        ),
+    ]
+    expires_at: Annotated[
+        AwareDatetime | None,
+        Field(
+            description="RFC 3339, in the future and at most 366 days ahead; default: 90 days on.",
+            title="Expires At",
+        ),
+    ] = None
+
+
+class KeyOut(BaseModel):
+    id: Annotated[int, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    scopes: Annotated[
+        list[
+            Literal[
+                "profile:read",
+                "users:read",
+                "users:write",
+                "audit:read",
+                "tokens:introspect",
+            ]
+        ],
+        Field(title="Scopes"),
+    ]
+    prefix: Annotated[
+        str,
+        Field(
+            description="The secret's first 9 characters, to tell keys apart.",
+            title="Prefix",
+        ),
+    ]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    expires_at: Annotated[AwareDatetime, Field(title="Expires At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+
+
 class Meta(BaseModel):
     request_id: Annotated[str, Field(title="Request Id")]
+
+
+class NewKeyOut(BaseModel):
+    id: Annotated[int, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    scopes: Annotated[
+        list[
+            Literal[
+                "profile:read",
+                "users:read",
+                "users:write",
+                "audit:read",
+                "tokens:introspect",
+            ]
+        ],
+        Field(title="Scopes"),
+    ]
+    prefix: Annotated[
+        str,
+        Field(
+            description="The secret's first 9 characters, to tell keys apart.",
+            title="Prefix",
+        ),
+    ]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    expires_at: Annotated[AwareDatetime, Field(title="Expires At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+    key: Annotated[str, Field(title="Key")]
 
 
 class PageMeta(BaseModel):
@@ -348,6 +489,21 @@ class ErrorEnvelope(BaseModel):
 
 class HealthEnvelope(BaseModel):
     data: HealthOut
+    meta: Meta
+
+
+class KeyEnvelope(BaseModel):
+    data: KeyOut
+    meta: Meta
+
+
+class KeyListEnvelope(BaseModel):
+    data: Annotated[list[KeyOut], Field(title="Data")]
+    meta: Meta
+
+
+class NewKeyEnvelope(BaseModel):
+    data: NewKeyOut
     meta: Meta
 
 

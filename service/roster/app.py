@@ -10,7 +10,17 @@ from quart_schema import QuartSchema, Tag
 from quart_schema.openapi import Info
 
 from . import __version__
-from .api import docs, health, recovery, sessions, tokens, users, verification
+from .api import (
+    docs,
+    health,
+    introspection,
+    keys,
+    recovery,
+    sessions,
+    tokens,
+    users,
+    verification,
+)
 from .api.auth import SECURITY_SCHEMES, wants_runtime
 from .http.bodies import RosterRequest
 from .http.connection import LeanHTTPConnection
@@ -31,6 +41,7 @@ TAGS: list[Tag | dict[Any, Any]] = [
     Tag(name="users", description="Register, list, read, change and delete users"),
     Tag(name="tokens", description="Log in and out; who am I"),
     Tag(name="sessions", description="Your live tokens, and ending them"),
+    Tag(name="keys", description="API keys: credentials for programs, narrowed to scopes"),
     Tag(name="recovery", description="A forgotten password, reset by mail"),
     Tag(name="verification", description="An email address, proved by mail"),
     Tag(name="operations", description="Liveness, readiness and metrics"),
@@ -60,7 +71,18 @@ def create_app(settings: Settings | None = None) -> Quart:
         openapi_provider_class=RosterOpenAPIProvider,
     )
     app.json = OrjsonProvider(app)
-    for blueprint in (health, docs, tokens, sessions, users, recovery, verification):
+    blueprints = (
+        health,
+        docs,
+        introspection,
+        tokens,
+        sessions,
+        keys,
+        users,
+        recovery,
+        verification,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint.blueprint)
     if settings.metrics_enabled:
         app.register_blueprint(health.metrics_blueprint)

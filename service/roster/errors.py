@@ -40,6 +40,21 @@ class AccountDisabled(Forbidden):
     code, message = "ACCOUNT_DISABLED", "This account is disabled"
 
 
+class InsufficientScope(Forbidden):
+    code, message = "INSUFFICIENT_SCOPE", "This API key does not allow this request"
+
+
+def insufficient_scope(scope: str | None) -> InsufficientScope:
+    """403 with RFC 6750's challenge (§3.1), naming the scope that would allow the request
+    where one would (none allows a key on the sessions and keys routes)."""
+    challenge = 'Bearer error="insufficient_scope"'
+    details = {}
+    if scope is not None:
+        challenge += f', scope="{scope}"'
+        details = {"scope": f"Needs {scope}"}
+    return InsufficientScope(details=details, headers={"WWW-Authenticate": challenge})
+
+
 class EmailNotVerified(Forbidden):
     code, message = "EMAIL_NOT_VERIFIED", "This account's email address is not verified"
 

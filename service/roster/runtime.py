@@ -36,6 +36,7 @@ class Runtime:
         self.passwords = Passwords(settings.password_hashing, self.metrics, self.gate)
         self.cursors = Cursors(self.db)
         self.touches = Touches(self.db, settings.token_touch_seconds)
+        self.key_touches = Touches(self.db, settings.token_touch_seconds, keys=True)
         transport = transport_for(settings.mail_url, SEND_TIMEOUT_SECONDS)
         self.mail = Sender(self.db, transport, settings, self.metrics)
         self.verifications = Verifications(settings, self.mail)
@@ -47,6 +48,7 @@ class Runtime:
             self.metrics.db_capacity(kind, capacity)
         await self.passwords.start()
         self.touches.start()
+        self.key_touches.start()
         self.mail.start()
         self._housekeeping = asyncio.create_task(purge_forever(self.db, self.settings))
 
@@ -67,6 +69,7 @@ class Runtime:
         await cancel_and_wait(self._housekeeping)
         await self.mail.stop()
         await self.touches.stop()
+        await self.key_touches.stop()
         await self.db.close()
         self.passwords.close()
         self.metrics.close()

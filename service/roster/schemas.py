@@ -7,7 +7,7 @@ import bisect
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +24,10 @@ Role = Literal["user", "admin"]
 Status = Literal["active", "disabled"]
 DEFAULT_ROLE: Role = "user"
 DEFAULT_STATUS: Status = "active"
+# What an API key may do (docs/API.md §2); the admin ones only while its owner is an admin.
+Scope = Literal["profile:read", "users:read", "users:write", "audit:read", "tokens:introspect"]
+SCOPES: tuple[str, ...] = get_args(Scope)
+ADMIN_SCOPES = frozenset({"audit:read", "tokens:introspect"})
 SortKey = Literal["id", "-id", "name", "-name", "email", "-email", "created_at", "-created_at"]
 MAX_ID = 2**63 - 1
 UNKNOWN_ADDRESS = "-"  # the client address of a request with no peer (a session stores null)
@@ -224,3 +228,21 @@ class SessionOut(BaseModel):
     last_used_at: Timestamp
     client_address: str | None
     current: bool = Field(description="Whether this is the token presenting the request.")
+
+
+class KeyOut(BaseModel):
+    """An API key: never its secret (but once, at creation) or its hash."""
+
+    id: int
+    name: str
+    scopes: list[Scope]
+    prefix: str = Field(description="The secret's first 9 characters, to tell keys apart.")
+    created_at: Timestamp
+    expires_at: Timestamp
+    last_used_at: Timestamp | None
+
+
+class NewKeyOut(KeyOut):
+    """A key just created, with its secret: shown this once, stored only as its hash."""
+
+    key: str

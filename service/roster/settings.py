@@ -269,6 +269,7 @@ class Settings(BaseSettings):
     login_account_rate_limit: OptionalRate = RateLimit(100, 3600)
     login_known_address_days: Positive = 30
     max_tokens_per_user: Positive = 50
+    max_keys_per_user: Positive = 20  # live API keys
     token_touch_seconds: NonNegative = 60
     max_content_length: Positive = 1024 * 1024
     log_level: LogLevel = "INFO"

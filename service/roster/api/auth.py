@@ -26,9 +26,9 @@ from quart_schema.openapi import HttpSecurityScheme
 
 from ..domain.sessions import Caller
 from ..domain.tokens import authenticate
-from ..errors import Forbidden, NotFound, unauthorized
+from ..errors import Forbidden, NotFound, insufficient_scope, unauthorized
 from ..runtime import Runtime
-from ..schemas import DEFAULT_ROLE, DEFAULT_STATUS, UserOut
+from ..schemas import DEFAULT_ROLE, DEFAULT_STATUS, Scope, UserOut
 
 SCHEME = "bearerAuth"
 SECURITY_SCHEMES: dict[str, SecuritySchemeInput] = {
@@ -38,12 +38,14 @@ SECURITY_SCHEMES: dict[str, SecuritySchemeInput] = {
 ADMIN_ONLY = {"role": DEFAULT_ROLE, "status": DEFAULT_STATUS}
 View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
 GIVEN_RUNTIME = "_roster_given_runtime"  # a view's decorators need `runtime=`
+ADMINS_ONLY = "Only an admin may do this"
 
 
 class Rule(Enum):
     ANYONE = "anyone"  # public; a token, if presented, must still be valid
     SIGNED_IN = "signed in"  # any live token
     SELF_OR_ADMIN = "self or admin"  # the user the path names, or an admin
+    ADMIN = "admin"  # an admin (a key: an admin's, with the route's scope)
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,16 @@ class Access:
         return self.target
 
 
-def authorize(rule: Rule) -> Callable[[View], View]:
-    """Authenticate and authorize, then call the handler with `access=`."""
+def authorize(rule: Rule, scope: Scope | None = None) -> Callable[[View], View]:
+    """Authenticate and authorize, then call the handler with `access=`. An API key must
+    reach `scope` (docs/API.md §2); without one, the route is for sessions only."""
 
     def decorator(func: View) -> View:
         passes_on = wants_runtime(func)
 
         @wraps(func)
         async def wrapper(*args: Any, runtime: Runtime, **kwargs: Any) -> Any:
-            access = await _access(rule, kwargs.get("user_id"), runtime)
+            access = await _access(rule, scope, kwargs.get("user_id"), runtime)
             if passes_on:
                 kwargs["runtime"] = runtime
             return await func(*args, access=access, **kwargs)
@@ -103,23 +106,33 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
-async def _access(rule: Rule, path_user_id: int | None, runtime: Runtime) -> Access:
+async def _access(
+    rule: Rule, scope: Scope | None, path_user_id: int | None, runtime: Runtime
+) -> Access:
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         if rule is not Rule.ANYONE:
             raise unauthorized(token_sent=False)
         return Access(None, None)
-    presented = await authenticate(runtime.db, token, path_user_id, runtime.touches)
+    presented = await authenticate(
+        runtime.db, token, path_user_id, runtime.touches, runtime.key_touches
+    )
     if presented is None:
         raise unauthorized(token_sent=True)
     caller = presented.caller
     g.caller = caller  # for the access line, written after the response
+    if caller.scopes is not None and (scope is None or not caller.allows(scope)):
+        raise insufficient_scope(scope)  # before a 404 that would tell which users exist
     if path_user_id is None:
+        if rule is Rule.ADMIN and not caller.is_admin:
+            raise Forbidden(ADMINS_ONLY)
         return Access(caller, None)
     if presented.path_user is None:
         raise NotFound("User not found")
     if rule is Rule.SELF_OR_ADMIN and caller.user.id != path_user_id and not caller.is_admin:
         raise Forbidden("You may only change your own account")
+    if rule is Rule.ADMIN and not caller.is_admin:
+        raise Forbidden(ADMINS_ONLY)
     return Access(caller, presented.path_user)
 
 

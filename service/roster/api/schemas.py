@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic_core import PydanticCustomError
 
 from ..http.envelope import DataEnvelope, ListEnvelope
 from ..schemas import (
@@ -12,8 +13,11 @@ from ..schemas import (
     DEFAULT_STATUS,
     MAX_ID,
     OMITTED,
+    SCOPES,
     Email,
+    KeyOut,
     Name,
+    NewKeyOut,
     Password,
     Role,
     SentTimestamp,
@@ -90,6 +94,56 @@ class EmailVerificationConfirm(_Body):
     token: str = Field(min_length=1, max_length=512, description="The token the message carried.")
 
 
+def _known_scopes(scopes: list[str]) -> list[str]:
+    """A key's scopes: at least one, each known, none twice (one message, under `scopes`)."""
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if unknown:
+        raise PydanticCustomError("scope", "Unknown scope: {scope}", {"scope": unknown[0]})
+    if len(set(scopes)) != len(scopes):
+        raise PydanticCustomError("scope", "Each scope at most once")
+    return scopes
+
+
+Scopes = Annotated[
+    list[str],
+    Field(min_length=1, json_schema_extra={"items": {"type": "string", "enum": list(SCOPES)}}),
+    AfterValidator(_known_scopes),
+]
+
+
+class KeyCreate(_Body):
+    name: Name = Field(description="1 to 100 characters after trimming.")
+    scopes: Scopes = Field(description="What the key may do: one or more distinct scopes.")
+    expires_at: SentTimestamp = Field(
+        default=OMITTED,
+        description="RFC 3339, in the future and at most 366 days ahead; default: 90 days on.",
+    )
+
+
+class IntrospectionRequest(_Body):
+    token: str = Field(
+        min_length=1, max_length=512, description="The session token or API key to check."
+    )
+    token_type_hint: str = Field(
+        default=OMITTED, max_length=100, description="Accepted, and ignored (RFC 7662 §2.1)."
+    )
+
+
+class IntrospectionOut(BaseModel):
+    """RFC 7662 §2.2, outside the envelope. Inactive: `{"active": false}` and nothing else."""
+
+    active: bool
+    token_type: Literal["Bearer"] | None = None
+    sub: str | None = Field(default=None, description="The owner's user id.")
+    username: str | None = Field(default=None, description="The owner's email.")
+    scope: str | None = Field(default=None, description="A key's scopes, space-separated.")
+    iat: int | None = None
+    exp: int | None = None
+    roster_kind: Literal["session", "key"] | None = None
+    roster_role: Role | None = None
+    roster_credential_id: int | None = None
+
+
 class AcceptedOut(BaseModel):
     status: Literal["accepted"] = "accepted"
 
@@ -121,6 +175,18 @@ class TokenEnvelope(DataEnvelope[TokenOut]):
 
 class SessionListEnvelope(DataEnvelope[list[SessionOut]]):
     """Live sessions, newest first."""
+
+
+class KeyEnvelope(DataEnvelope[KeyOut]):
+    """An API key."""
+
+
+class NewKeyEnvelope(DataEnvelope[NewKeyOut]):
+    """An API key just created, with its secret (`key`), shown this once."""
+
+
+class KeyListEnvelope(DataEnvelope[list[KeyOut]]):
+    """Live API keys, newest first."""
 
 
 class HealthEnvelope(DataEnvelope[HealthOut]):

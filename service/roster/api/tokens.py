@@ -97,7 +97,7 @@ async def log_out(access: Access, runtime: Runtime) -> tuple[str, int]:
     Reply(200, UserEnvelope, "The current user", ("ETag",)),
     errors=SIGNED_IN_ERRORS,
 )
-@authorize(Rule.SIGNED_IN)
+@authorize(Rule.SIGNED_IN, scope="profile:read")
 async def profile(access: Access) -> tuple[UserEnvelope, int, Headers]:
     """Who am I: the user the token belongs to."""
     user = access.signed_in.user

@@ -41,7 +41,7 @@ REPLAYED = ("Idempotent-Replayed",)
     errors=(400, 401, Reply(403, headers=REPLAYED), Reply(409, headers=REPLAYED), 413, 422, 503),
     request_headers=("Idempotency-Key",),
 )
-@authorize(Rule.ANYONE)
+@authorize(Rule.ANYONE, scope="users:write")
 @accepts(UserCreate, admin_only=ADMIN_FIELDS, idempotent=True)
 async def create_user(data: UserCreate, access: Access, runtime: Runtime) -> Response:
     """Register a user.
@@ -77,7 +77,7 @@ async def create_user(data: UserCreate, access: Access, runtime: Runtime) -> Res
     Reply(200, UserListEnvelope, "A page of users", ("Link",)),
     errors=(401, 422, 503),
 )
-@authorize(Rule.SIGNED_IN)
+@authorize(Rule.SIGNED_IN, scope="users:read")
 @validate_query(UserListQuery)
 async def list_users(query_args: UserListQuery, access: Access, runtime: Runtime) -> Response:
     """List users, a page at a time: by page number, or after a `cursor`."""
@@ -95,7 +95,7 @@ async def list_users(query_args: UserListQuery, access: Access, runtime: Runtime
     errors=(401, 404, 503),
     request_headers=("If-None-Match",),
 )
-@authorize(Rule.SIGNED_IN)
+@authorize(Rule.SIGNED_IN, scope="users:read")
 async def get_user(user_id: int, access: Access) -> Response:
     """Read a user."""
     representation = user_json(access.user)
@@ -113,7 +113,7 @@ async def get_user(user_id: int, access: Access) -> Response:
     errors=WRITE_ERRORS,
     request_headers=("If-Match",),
 )
-@authorize(Rule.SELF_OR_ADMIN)
+@authorize(Rule.SELF_OR_ADMIN, scope="users:write")
 @accepts(UserReplace, admin_only=ADMIN_FIELDS)
 async def replace_user(
     user_id: int, data: UserReplace, access: Access, runtime: Runtime
@@ -134,7 +134,7 @@ async def replace_user(
     errors=WRITE_ERRORS,
     request_headers=("If-Match",),
 )
-@authorize(Rule.SELF_OR_ADMIN)
+@authorize(Rule.SELF_OR_ADMIN, scope="users:write")
 @accepts(UserPatch, admin_only=ADMIN_FIELDS)
 async def update_user(user_id: int, data: UserPatch, access: Access, runtime: Runtime) -> Response:
     """Change some of a user's fields. A changed email is unverified: a verification goes to
@@ -150,7 +150,7 @@ async def update_user(user_id: int, data: UserPatch, access: Access, runtime: Ru
     errors=(401, 403, 404, 412, 503),
     request_headers=("If-Match",),
 )
-@authorize(Rule.SELF_OR_ADMIN)
+@authorize(Rule.SELF_OR_ADMIN, scope="users:write")
 async def delete_user(user_id: int, access: Access, runtime: Runtime) -> tuple[str, int]:
     """Delete a user and revoke their tokens."""
     await users.delete_user(runtime.db, user_id, if_match())

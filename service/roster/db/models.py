@@ -104,6 +104,25 @@ class Token(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class ApiKey(Base):
+    """An API key (docs/API.md §2): a long-lived credential for programs, narrowed to its
+    scopes, stored only as the SHA-256 of its secret; `prefix` is the secret's first 9
+    characters, shown so that people can tell keys apart."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[str] = mapped_column(String(200))  # space-separated, as RFC 6749's `scope`
+    prefix: Mapped[str] = mapped_column(String(9))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class IdempotencyKey(Base):
     """The first outcome of a POST made with an `Idempotency-Key`, kept for replay.
 

@@ -13,11 +13,10 @@ from sqlalchemy import Table, Update, bindparam, case, or_, select, update
 
 from ..schemas import UserOut
 from .database import Database, Row
-from .models import Token, User
+from .models import ApiKey, Token, User
 
 USERS = cast(Table, User.__table__)
 users = USERS.c
-tokens = Token.__table__.c
 USER_COLUMNS = (
     users.id,
     users.name,
@@ -50,27 +49,39 @@ def user_from_row(row: Row, prefix: str = "") -> UserOut | None:
 # Built once: per call only the parameters change (the compiled form is cached too).
 _callers = User.__table__.alias("caller")
 _targets = User.__table__.alias("target")
-# A live token of an active user: a disabled user's tokens stop working at once, however
-# the user was disabled (through the API, or by SQL).
-_LIVE_TOKEN = (
-    tokens.token_hash == bindparam("token_hash"),
-    tokens.expires_at > bindparam("now"),
-    _callers.c.status == "active",
-)
-_TOKEN_COLUMNS = (tokens.id.label("token_id"), tokens.last_used_at.label("token_last_used_at"))
-CALLER_BY_TOKEN = (
-    select(*_prefixed(_callers, "c_"), *_TOKEN_COLUMNS)
-    .select_from(Token.__table__.join(_callers, _callers.c.id == tokens.user_id))
-    .where(*_LIVE_TOKEN)
-)
-CALLER_AND_USER = (
-    select(*_prefixed(_callers, "c_"), *_TOKEN_COLUMNS, *_prefixed(_targets, "u_"))
-    .select_from(
-        Token.__table__.join(_callers, _callers.c.id == tokens.user_id).outerjoin(
-            _targets, _targets.c.id == bindparam("user_id")
-        )
+
+
+def _caller_statements(credentials: Table, hash_column: str, *extra: Any) -> tuple[Any, Any]:
+    """The caller of a live credential (a session token, an API key) and, in the second
+    statement, the user a request's path names too (LEFT JOIN: None when there is none)."""
+    found = credentials.c
+    # A live credential of an active user: a disabled user's stop working at once, however
+    # the user was disabled (through the API, or by SQL).
+    live = (
+        found[hash_column] == bindparam("token_hash"),
+        found.expires_at > bindparam("now"),
+        _callers.c.status == "active",
     )
-    .where(*_LIVE_TOKEN)
+    columns = (
+        *_prefixed(_callers, "c_"),
+        found.id.label("token_id"),
+        found.last_used_at.label("token_last_used_at"),
+        *extra,
+    )
+    joined = credentials.join(_callers, _callers.c.id == found.user_id)
+    alone = select(*columns).select_from(joined).where(*live)
+    with_target = (
+        select(*columns, *_prefixed(_targets, "u_"))
+        .select_from(joined.outerjoin(_targets, _targets.c.id == bindparam("user_id")))
+        .where(*live)
+    )
+    return alone, with_target
+
+
+CALLER_BY_TOKEN, CALLER_AND_USER = _caller_statements(cast(Table, Token.__table__), "token_hash")
+_keys = cast(Table, ApiKey.__table__)
+CALLER_BY_KEY, KEY_CALLER_AND_USER = _caller_statements(
+    _keys, "key_hash", _keys.c.scopes.label("scopes")
 )
 USER_BY_ID = select(*USER_COLUMNS).where(users.id == bindparam("user_id"))
 
@@ -78,9 +89,10 @@ USER_BY_ID = select(*USER_COLUMNS).where(users.id == bindparam("user_id"))
 @dataclass(frozen=True)
 class Authenticated:
     caller: UserOut
-    token_id: int
+    token_id: int  # the session's id, or the key's
     token_last_used_at: datetime | None
     path_user: UserOut | None  # the user the request's path names, when it names one
+    scopes: str | None = None  # a key's, space-separated; None for a session
 
 
 async def caller_by_token(
@@ -88,17 +100,38 @@ async def caller_by_token(
 ) -> Authenticated | None:
     """The user a live token belongs to and the token's id; with `path_user_id`, that user
     too, in the same query (one query per authenticated read)."""
-    params: dict[str, Any] = {"token_hash": token_hash, "now": now}
-    statement = CALLER_BY_TOKEN
+    statements = (CALLER_BY_TOKEN, CALLER_AND_USER)
+    return await _caller(db, statements, token_hash, now, path_user_id, keyed=False)
+
+
+async def caller_by_key(
+    db: Database, key_hash: str, now: datetime, path_user_id: int | None = None
+) -> Authenticated | None:
+    """As `caller_by_token`, for an API key: its owner, its id and scopes (one query)."""
+    statements = (CALLER_BY_KEY, KEY_CALLER_AND_USER)
+    return await _caller(db, statements, key_hash, now, path_user_id, keyed=True)
+
+
+async def _caller(
+    db: Database,
+    statements: tuple[Any, Any],
+    credential_hash: str,
+    now: datetime,
+    path_user_id: int | None,
+    keyed: bool,
+) -> Authenticated | None:
+    params: dict[str, Any] = {"token_hash": credential_hash, "now": now}
+    statement = statements[0]
     if path_user_id is not None:
-        statement, params["user_id"] = CALLER_AND_USER, path_user_id
+        statement, params["user_id"] = statements[1], path_user_id
     row = await db.first(statement, params)
     if row is None:
         return None
     caller = user_from_row(row, "c_")
     assert caller is not None
     path_user = None if path_user_id is None else user_from_row(row, "u_")
-    return Authenticated(caller, row["token_id"], row["token_last_used_at"], path_user)
+    scopes = row["scopes"] if keyed else None
+    return Authenticated(caller, row["token_id"], row["token_last_used_at"], path_user, scopes)
 
 
 @functools.cache

@@ -7,9 +7,9 @@ the address up. The sender, later and off the request's path, writes the message
 for an active user of that address, or nothing at all (`prepare`), at its next look rather
 than woken by the request (what it does would otherwise run beside the request's answer).
 
-A confirmation sets the password and, in the same transaction, ends every session of the user,
-spends every other reset token of theirs, lets their login limits start afresh and queues a
-notice to the address.
+A confirmation sets the password and, in the same transaction, ends every session and API key
+of the user, spends every other reset token of theirs, verifies the address, lets their login
+limits start afresh and queues a notice to the address.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from ..errors import ValidationFailed
 from ..mail.messages import Mail
 from ..schemas import normalize_email
 from ..settings import LoginLimits, RateLimit, Settings
+from .credentials import hash_token, new_token
+from .keys import revoke_all
 from .passwords import Passwords
 from .rate_limits import Limit, Window, attempt_key, count_attempt, limits_for, refusal
-from .tokens import hash_token, new_token
 
 if TYPE_CHECKING:  # the sender runs this module's `prepare`: no import cycle at run time
     from .delivery import Sender
@@ -170,6 +171,7 @@ def confirm_reset(
     user.email_verified = True  # the reset's mail reached the address
     user.updated_at = now
     session.execute(delete(Token).where(Token.user_id == user.id))
+    revoke_all(session, user.id)
     session.execute(
         update(MailToken)
         .where(

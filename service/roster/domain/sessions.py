@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, Update, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..db.database import Database
-from ..db.models import Token, as_utc
+from ..db.models import ApiKey, Token, as_utc
 from ..errors import NotFound
-from ..schemas import SessionOut, UserOut
+from ..schemas import ADMIN_SCOPES, SessionOut, UserOut
 from ..serving.tasks import cancel_and_wait
 
 logger = logging.getLogger("roster.sessions")
@@ -28,14 +28,24 @@ _LAST_USED = func.coalesce(Token.last_used_at, Token.created_at)
 
 @dataclass(frozen=True)
 class Caller:
-    """Who presented a live token, and which token it was."""
+    """Who presented a live credential, and which: a session token (`token_id`), or an API key
+    (`key_id`, with its scopes)."""
 
     user: UserOut
-    token_id: int
+    token_id: int | None
+    key_id: int | None = None
+    scopes: frozenset[str] | None = None  # a key's; None for a session, which may do anything
 
     @property
     def is_admin(self) -> bool:
         return self.user.role == "admin"
+
+    def allows(self, scope: str) -> bool:
+        """Whether the credential reaches `scope`: a session always; a key when the scope is
+        one of its own and its owner's role allows it now (docs/API.md §2)."""
+        if self.scopes is None:
+            return True
+        return scope in self.scopes and (scope not in ADMIN_SCOPES or self.is_admin)
 
 
 async def list_sessions(
@@ -85,11 +95,13 @@ def evict_least_recently_used(session: Session, user_id: int, keep: int, now: da
 
 
 class Touches:
-    """Which tokens were used since their `last_used_at` was written, noted by authentication
-    (no write on the request's path) and written by a background task, a batch at a time."""
+    """Which credentials (sessions, or API keys) were used since their `last_used_at` was
+    written, noted by authentication (no write on the request's path) and written by a
+    background task, a batch at a time."""
 
-    def __init__(self, db: Database, touch_seconds: int) -> None:
+    def __init__(self, db: Database, touch_seconds: int, keys: bool = False) -> None:
         self._db = db
+        self._statement = _KEY_TOUCH if keys else _TOKEN_TOUCH
         self._every = timedelta(seconds=touch_seconds)
         self._pending: dict[int, datetime] = {}
         self._task: asyncio.Task[None] | None = None
@@ -113,7 +125,7 @@ class Touches:
         batch, self._pending = self._pending, {}
         self._noted.clear()
         if batch:
-            await self._db.write(_touch, batch)
+            await self._db.write(_touch, self._statement, batch)
 
     async def _flush_forever(self) -> None:
         while True:
@@ -125,21 +137,25 @@ class Touches:
                 logger.warning("could not record when sessions were last used", exc_info=True)
 
 
-_table = cast(Table, Token.__table__)
-_tokens = _table.c
-_TOUCH = (
-    update(_table)
-    .where(
-        _tokens.id == bindparam("token_id"),
-        or_(_tokens.last_used_at.is_(None), _tokens.last_used_at < bindparam("used_at")),
+def _touch_statement(table: Table) -> Update:
+    found = table.c
+    return (
+        update(table)
+        .where(
+            found.id == bindparam("token_id"),
+            or_(found.last_used_at.is_(None), found.last_used_at < bindparam("used_at")),
+        )
+        .values(last_used_at=bindparam("used_at"))
     )
-    .values(last_used_at=bindparam("used_at"))
-)
 
 
-def _touch(session: Session, batch: dict[int, datetime]) -> None:
+_TOKEN_TOUCH = _touch_statement(cast(Table, Token.__table__))
+_KEY_TOUCH = _touch_statement(cast(Table, ApiKey.__table__))
+
+
+def _touch(session: Session, statement: Update, batch: dict[int, datetime]) -> None:
     rows = [{"token_id": token_id, "used_at": used_at} for token_id, used_at in batch.items()]
-    session.connection().execute(_TOUCH, rows)
+    session.connection().execute(statement, rows)
     session.commit()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from ..db.database import Database
 from ..db.models import Token, User
-from ..db.queries import caller_by_token
+from ..db.queries import caller_by_key, caller_by_token
 from ..errors import AccountDisabled, ApiError, EmailNotVerified, Unauthorized
 from ..schemas import UNKNOWN_ADDRESS, TokenOut, UserOut, normalize_email
 from ..settings import LoginLimits
+from .credentials import hash_token, is_key, new_token
 from .passwords import Passwords
 from .rate_limits import (
     Window,
@@ -41,29 +40,31 @@ class Presented:
     path_user: UserOut | None
 
 
-def new_token() -> tuple[str, str]:
-    """A fresh token (256 random bits) and the hash that is all the database keeps of it."""
-    token = secrets.token_urlsafe(32)
-    return token, hash_token(token)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def authenticate(
-    db: Database, token: str, path_user_id: int | None, touches: Touches | None = None
+    db: Database,
+    credential: str,
+    path_user_id: int | None,
+    touches: Touches | None = None,
+    key_touches: Touches | None = None,
 ) -> Presented | None:
-    """The caller of a live token of an active user (None when it is unknown, expired,
-    revoked, or its user disabled), and the user `path_user_id` names, in one query: an
-    authenticated read is one round trip. The use is noted for `last_used_at`."""
+    """The caller of a live session token or API key of an active user (None when it is
+    unknown, expired, revoked, or its user disabled), and the user `path_user_id` names, in
+    one query: an authenticated read is one round trip, by token or by key. The use is noted
+    for `last_used_at`."""
     now = datetime.now(UTC)
-    found = await caller_by_token(db, hash_token(token), now, path_user_id)
+    keyed = is_key(credential)
+    lookup = caller_by_key if keyed else caller_by_token
+    found = await lookup(db, hash_token(credential), now, path_user_id)
     if found is None:
         return None
-    if touches is not None:
-        touches.note(found.token_id, found.token_last_used_at, now)
-    return Presented(Caller(found.caller, found.token_id), found.path_user)
+    noted = key_touches if keyed else touches
+    if noted is not None:
+        noted.note(found.token_id, found.token_last_used_at, now)
+    if found.scopes is None:
+        caller = Caller(found.caller, found.token_id)
+    else:
+        caller = Caller(found.caller, None, found.token_id, frozenset(found.scopes.split()))
+    return Presented(caller, found.path_user)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ async def log_in(
 
 
 async def log_out(db: Database, caller: Caller) -> None:
+    assert caller.token_id is not None, "a key is refused on the sessions routes"
     await end_session(db, caller.user.id, caller.token_id)
 
 

@@ -28,6 +28,7 @@ from ..db.queries import (
 )
 from ..errors import Conflict, Forbidden, NotFound
 from ..schemas import DEFAULT_STATUS, Role, Status, UserOut
+from .keys import revoke_all
 from .passwords import Passwords
 from .sessions import Caller, end_all
 
@@ -71,9 +72,9 @@ async def update_user(
     verifications: Verifications,
 ) -> UserOut:
     """Apply `changes` (validated fields) to a user, as `actor`; a password always counts as a
-    change, and ends the user's other sessions; disabling ends all of them. An admin cannot
-    disable themself. A new email is unverified: a verification goes to it, and a notice to
-    the old one.
+    change, and ends the user's other sessions and every API key; disabling ends all of both.
+    An admin cannot disable themself. A new email is unverified: a verification goes to it,
+    and a notice to the old one.
 
     An update that changes nothing keeps `updated_at`, and so the ETag.
     """
@@ -170,9 +171,11 @@ def _update_user(
         values["email_verified"] = False  # until the new address is proved
     if values.get("status") == "disabled":
         end_all(session, user_id, keep_token_id=None)  # at once: tokens are read per request
+        revoke_all(session, user_id)
     if password_hash is not None:
         values["password_hash"] = password_hash
         end_all(session, user_id, keep_token_id)
+        revoke_all(session, user_id)
     parameters = {f"b_{column}": value for column, value in values.items()}
     statement = update_user_statement(tuple(sorted(values)))
     with _email_must_be_unique(session):
@@ -201,6 +204,7 @@ def _delete_user(session: Session, user_id: int, precondition: Precondition | No
     if precondition is not None:
         precondition(user_out(user))
     end_all(session, user_id, keep_token_id=None)
+    revoke_all(session, user_id)
     session.delete(user)
     session.commit()
 

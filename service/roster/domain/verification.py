@@ -24,10 +24,10 @@ from ..errors import Conflict, ValidationFailed
 from ..mail.messages import Mail
 from ..schemas import UserOut
 from ..settings import Settings
+from .credentials import hash_token, new_token
 from .delivery import Sender
 from .rate_limits import Window, count_attempt, refusal
 from .recovery import INVALID_TOKEN, MailLimits
-from .tokens import hash_token, new_token
 
 EMAIL_VERIFICATION = "email_verification"  # a token's purpose
 ALREADY_VERIFIED = "Email already verified"

@@ -51,6 +51,16 @@ async def load_body(model: type[M]) -> M:
     return _load(model, await request.get_json(), RequestSchemaValidationError)
 
 
+async def load_form_or_json(model: type[M]) -> M:
+    """The request's body, form-encoded (as RFC 7662 §2.1 sends it) or JSON, validated as
+    `model`: a field given twice in a form arrives as a list (and so fails a scalar field)."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        form = await request.form
+        raw = {key: values if len(values) > 1 else values[0] for key, values in form.lists()}
+        return _load(model, raw, RequestSchemaValidationError)
+    return await load_body(model)
+
+
 def validate_query(model: type[BaseModel]) -> Callable[[View], View]:
     """Pass the query string, validated as `model`, to the view as `query_args`; 422 otherwise.
 

@@ -9,6 +9,8 @@ out clients need `roster-client` too.
 - `roster_user` / `roster_admin`: factories, `await roster_user(name=..., email=...)` returns
   a `LoggedIn` (the user, its password and a client logged in as it); registered users are
   unverified unless `verified=True`, admins (made as `roster create-user` makes them) verified.
+- `roster_key`: a factory of API keys, `await roster_key("users:read")` returns a `Keyed`
+  (the key, its owner, and a client that sends the key).
 - `roster_mail`: the messages Roster sent since the test began, through a real SMTP server
   on loopback (aiosmtpd, from the `testing` extra) that `roster_server` sends to:
   `(await roster_mail.wait_for("ada@example.com"))[0].token` (or `.link`, `.subject`, `.body`).
@@ -46,7 +48,7 @@ except ImportError:  # the async fixtures then need pytest-asyncio; pytest itsel
 if TYPE_CHECKING:
     from quart import Quart
     from quart.typing import TestClientProtocol
-    from roster_client import RosterClient, User
+    from roster_client import NewKey, RosterClient, User
 
     from .mailbox import Mailbox, MailServer
 
@@ -57,6 +59,7 @@ PASSWORD = "roster-test-password"  # noqa: S105 -- the factories' default passwo
 # What `roster_reset` empties, children first; the schema and the cursor key stay.
 DATA_TABLES = (
     "tokens",
+    "api_keys",
     "idempotency_keys",
     "login_attempts",
     "login_addresses",
@@ -154,6 +157,19 @@ async def roster(roster_server: RosterServer) -> AsyncIterator[RosterClient]:
 Factory = Callable[..., Awaitable[LoggedIn]]
 
 
+@dataclass(frozen=True)
+class Keyed:
+    """A key made by `roster_key`, its owner, and a client that sends the key."""
+
+    key: NewKey  # `.key` is the secret
+    owner: LoggedIn
+    client: RosterClient
+
+
+KeyFactory = Callable[..., Awaitable[Keyed]]
+ADMIN_SCOPES = ("audit:read", "tokens:introspect")
+
+
 @async_fixture
 async def roster_user(roster_server: RosterServer) -> AsyncIterator[Factory]:
     """`await roster_user(name="Ada", email=None, password=PASSWORD)`: registered over the API,
@@ -167,6 +183,14 @@ async def roster_admin(roster_server: RosterServer) -> AsyncIterator[Factory]:
     """`await roster_admin(name="Admin")`: made as `roster create-user --admin` makes one."""
     async with _Factory(roster_server) as factory:
         yield factory.admin
+
+
+@async_fixture
+async def roster_key(roster_server: RosterServer) -> AsyncIterator[KeyFactory]:
+    """`await roster_key("users:read", owner=None)`: an API key with these scopes, of `owner`
+    (a `LoggedIn`; by default a new user, or a new admin when a scope needs one)."""
+    async with _Factory(roster_server) as factory:
+        yield factory.key
 
 
 @async_fixture
@@ -251,10 +275,20 @@ class _Factory:
         await client.login(email, password)
         return LoggedIn(await client.profile(), password, client)
 
-    def _client(self) -> RosterClient:
+    async def key(
+        self, *scopes: str, owner: LoggedIn | None = None, name: str = "test key"
+    ) -> Keyed:
+        scopes = scopes or ("users:read",)
+        if owner is None:
+            needs_admin = any(scope in ADMIN_SCOPES for scope in scopes)
+            owner = await (self.admin() if needs_admin else self.user())
+        created = await owner.client.keys.create(name, list(scopes))
+        return Keyed(created, owner, self._client(api_key=created.key))
+
+    def _client(self, api_key: str | None = None) -> RosterClient:
         from roster_client import RosterClient
 
-        client = RosterClient(self._server.base_url)
+        client = RosterClient(self._server.base_url, api_key=api_key)
         self._clients.append(client)
         return client
 
