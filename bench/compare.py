@@ -33,7 +33,7 @@ from roster.testing import server as harness
 
 from . import cpus, postgres, report
 from .run import _raise_fd_limit
-from .scenarios import S1, S2, S3, S4, Scenario, load, pick, probe
+from .scenarios import S1, S2, S3, S4, Scenario, load, pick, presented, probe
 from .seed import Seeded, seed
 from .server import REPOSITORY, BenchError
 from .wrk import WrkResult, require_wrk
@@ -198,6 +198,10 @@ class Comparison:
         server, seeded = contender.server, contender.seeded
         if server is None or seeded is None:
             raise BenchError(f"{contender.name} is not serving")
+        if scenario.by_key and seeded.key is None:
+            _say(f"{contender.title:<28} {scenario.key}: skipped, it has no API keys")
+            return
+        seeded = presented(scenario, seeded)
         probe(server.base_url, scenario.script, seeded)
 
         def wrk(seconds: float) -> WrkResult:

@@ -216,6 +216,7 @@ Scenario = Callable[["World", int], Awaitable[Reply]]
 class World:
     send: Asgi
     token: str
+    key: str  # an API key of the token's owner, with users:read
     user_id: int
     ids: list[int]
     emails: list[str]
@@ -228,6 +229,12 @@ async def s1(world: World, _i: int) -> Reply:
 async def s2(world: World, i: int) -> Reply:
     return await world.send(
         "GET", f"/api/users/{world.ids[i * 37 % len(world.ids)]}", token=world.token
+    )
+
+
+async def s2_key(world: World, i: int) -> Reply:
+    return await world.send(
+        "GET", f"/api/users/{world.ids[i * 37 % len(world.ids)]}", token=world.key
     )
 
 
@@ -248,6 +255,7 @@ async def login(world: World, i: int) -> Reply:
 SCENARIOS: dict[str, tuple[Scenario, int]] = {
     "S1 GET /health": (s1, 200),
     "S2 GET /api/users/{id}": (s2, 200),
+    "S2 with an API key": (s2_key, 200),
     "S3 GET /api/users?page&per_page=20": (s3, 200),
     "S4 PATCH /api/users/{own id}": (s4, 200),
     "login POST /api/tokens": (login, 201),
@@ -304,7 +312,9 @@ async def _seed(send: Asgi) -> World:
     db = send.app.extensions["roster"].db
     ids = await db.write(_insert_users, USERS)
     profile = await _expect(send("GET", "/api/profile", token=token), 200)
-    return World(send, token, profile["data"]["id"], ids, emails)
+    wanted = {"name": "bench", "scopes": ["users:read"]}
+    key = (await _expect(send("POST", "/api/keys", wanted, token=token), 201))["data"]["key"]
+    return World(send, token, key, profile["data"]["id"], ids, emails)
 
 
 async def _expect(reply: Awaitable[Reply], status: int) -> Any:

@@ -47,6 +47,7 @@ from .scenarios import (
     Scenario,
     load,
     pick,
+    presented,
     probe,
 )
 from .seed import Seeded, seed
@@ -188,6 +189,7 @@ class Bench:
         seeded: Seeded | None,
         key: str | None = None,
     ) -> None:
+        seeded = presented(scenario, seeded)
         probe(server.base_url, scenario.script, seeded)
         seconds = self.s5_duration if scenario.long else self.duration
         with ServerUsage(server.pid, self.placement.server) as usage:

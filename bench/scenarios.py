@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -23,10 +23,13 @@ class Scenario:
     script: str  # in bench/lua/
     connections: tuple[int, ...]
     long: bool = False  # measured for --s5-duration instead of --duration
+    by_key: bool = False  # sends the seeded API key instead of the session token
 
 
 S1 = Scenario("S1", "GET /health", "health.lua", (64, 256))
 S2 = Scenario("S2", "GET /api/users/{id}", "get_user.lua", (64, 256))
+# S2 sent with an API key (users:read) of the bench user instead of a session token.
+S2K = Scenario("S2K", "GET /api/users/{id} with an API key", "get_user.lua", (64, 256), by_key=True)
 S3 = Scenario("S3", "GET /api/users?page&per_page=20", "list_users.lua", (64, 256))
 S4 = Scenario("S4", "PATCH /api/users/{own id}", "patch_user.lua", (64, 256))
 S5 = Scenario("S5", "POST /api/users", "register.lua", (64,), long=True)
@@ -34,7 +37,7 @@ S6 = Scenario("S6", "S2 while S5 runs", "get_user.lua", (64,))
 S7 = Scenario("S7", "GET /api/users/{id}", "get_user.lua", (1000,))
 S6_WRITERS = 16  # S5's connections during S6
 
-ALL = (S1, S2, S3, S4, S5, S6, S7)
+ALL = (S1, S2, S2K, S3, S4, S5, S6, S7)
 BY_KEY = {scenario.key: scenario for scenario in ALL}
 # The floors answer S1 at every connection count a scenario compares with them.
 FLOOR_CONNECTIONS = (64, 256, 1000)
@@ -46,8 +49,17 @@ def pick(keys: str | None) -> tuple[Scenario, ...]:
     wanted = {key.strip().upper() for key in keys.split(",") if key.strip()}
     unknown = wanted - BY_KEY.keys()
     if unknown:
-        raise BenchError(f"unknown scenarios: {', '.join(sorted(unknown))} (S1…S7)")
+        raise BenchError(f"unknown scenarios: {', '.join(sorted(unknown))} (S1…S7, S2K)")
     return tuple(scenario for scenario in ALL if scenario.key in wanted)
+
+
+def presented(scenario: Scenario, seeded: Seeded | None) -> Seeded | None:
+    """The seeded data as the scenario sends it: for S2K, its key in place of the token."""
+    if seeded is None or not scenario.by_key:
+        return seeded
+    if seeded.key is None:
+        raise BenchError(f"{scenario.key}: this server made no API key (one without /api/keys?)")
+    return replace(seeded, token=seeded.key)
 
 
 def new_nonce() -> str:

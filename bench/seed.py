@@ -22,6 +22,7 @@ class Seeded:
     user_id: int  # the bench user: the token's owner, patched in S4
     token: str
     seconds: float
+    key: str | None = None  # an API key (users:read) of the bench user, where the server has them
 
     @property
     def id_min(self) -> int:
@@ -82,7 +83,20 @@ async def seed(base_url: str, users: int, nonce: str) -> Seeded:
         if response.status_code != 201:
             raise BenchError(f"logging in: {response.status_code} {response.text[:300]}")
         token: str = response.json()["data"]["token"]
+        key = await _key(client, token)
     ordered = tuple(sorted(ids))
     if ordered[-1] - ordered[0] + 1 != len(ordered):
         raise BenchError("seeded ids are not contiguous: random ids would hit missing users")
-    return Seeded(ids=ordered, user_id=user_id, token=token, seconds=loop.time() - started)
+    return Seeded(ordered, user_id, token, loop.time() - started, key)
+
+
+async def _key(client: httpx.AsyncClient, token: str) -> str | None:
+    """An API key of the bench user's, for S2K; None from a server without keys (older)."""
+    body = {"name": "bench", "scopes": ["users:read"]}
+    response = await client.post(
+        "/api/keys", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    if response.status_code != 201:
+        return None
+    key: str = response.json()["data"]["key"]
+    return key
