@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..db import outbox
 from ..db.database import Database
-from ..db.models import LoginAttempt, MailToken, Token, User
+from ..db.models import LoginAttempt, Token, User
 from ..db.outbox import Claimed
 from ..errors import ValidationFailed
 from ..mail.messages import Mail
 from ..schemas import normalize_email
 from ..settings import LoginLimits, RateLimit, Settings
-from .credentials import hash_token, new_token
+from . import mail_tokens
 from .keys import revoke_all
 from .passwords import Passwords
 from .rate_limits import Limit, Window, attempt_key, count_attempt, limits_for, refusal
@@ -126,17 +126,8 @@ def prepare(
         outbox.drop(session, claimed, now)
         session.commit()
         return None
-    token, token_hash = new_token()
-    session.add(
-        MailToken(
-            user_id=user.id,
-            purpose=PASSWORD_RESET,
-            token_hash=token_hash,
-            email=user.email,
-            created_at=now,
-            expires_at=now + timedelta(seconds=settings.password_reset_ttl_seconds),
-        )
-    )
+    lifetime = timedelta(seconds=settings.password_reset_ttl_seconds)
+    token = mail_tokens.issue(session, user.id, PASSWORD_RESET, user.email, lifetime, now)
     written = outbox.write(session, claimed, reset_message(user.email, user.name, token, settings))
     session.commit()
     return written
@@ -152,19 +143,7 @@ def confirm_reset(
 ) -> None:
     """Set the password of a live reset token's user, and all that comes with it (a unit of work
     that commits); 422 for an unknown, used or expired token, or an inactive user."""
-    user = session.scalars(
-        select(User)
-        .join(MailToken, User.id == MailToken.user_id)
-        .where(
-            MailToken.token_hash == hash_token(token),
-            MailToken.purpose == PASSWORD_RESET,
-            MailToken.used_at.is_(None),
-            MailToken.expires_at > now,
-            MailToken.email == User.email,  # bound to the address it was sent to
-            User.status == "active",
-        )
-        .with_for_update()
-    ).first()
+    user = mail_tokens.holder(session, token, PASSWORD_RESET, now, User.status == "active")
     if user is None:
         raise ValidationFailed(details={"token": INVALID_TOKEN})
     user.password_hash = password_hash
@@ -172,15 +151,7 @@ def confirm_reset(
     user.updated_at = now
     session.execute(delete(Token).where(Token.user_id == user.id))
     revoke_all(session, user.id)
-    session.execute(
-        update(MailToken)
-        .where(
-            MailToken.user_id == user.id,
-            MailToken.purpose == PASSWORD_RESET,
-            MailToken.used_at.is_(None),
-        )
-        .values(used_at=now)
-    )
+    mail_tokens.spend_all(session, user.id, PASSWORD_RESET, now)
     # The email's own limits, from this client address and from anywhere (not the address's).
     fresh = [
         attempt_key(limit.name, limit.counted)

@@ -13,18 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import outbox
 from ..db.database import Database
-from ..db.models import MailToken, User
 from ..db.queries import user_out
 from ..errors import Conflict, ValidationFailed
 from ..mail.messages import Mail
 from ..schemas import UserOut
 from ..settings import Settings
-from .credentials import hash_token, new_token
+from . import mail_tokens
 from .delivery import Sender
 from .rate_limits import Window, count_attempt, refusal
 from .recovery import INVALID_TOKEN, MailLimits
@@ -43,18 +41,8 @@ class Verifications:
 
     def queue(self, session: Session, user_id: int, name: str, email: str, now: datetime) -> None:
         """A fresh token for `email`, and its message, joining the caller's transaction."""
-        token, token_hash = new_token()
         lifetime = timedelta(seconds=self.settings.email_verification_ttl_seconds)
-        session.add(
-            MailToken(
-                user_id=user_id,
-                purpose=EMAIL_VERIFICATION,
-                token_hash=token_hash,
-                email=email,
-                created_at=now,
-                expires_at=now + lifetime,
-            )
-        )
+        token = mail_tokens.issue(session, user_id, EMAIL_VERIFICATION, email, lifetime, now)
         outbox.enqueue(session, self.message(email, name, token), now)
 
     def queue_change(
@@ -119,33 +107,14 @@ def _request_verification(
 
 
 def _confirm(session: Session, token: str, now: datetime) -> UserOut:
-    user = session.scalars(
-        select(User)
-        .join(MailToken, User.id == MailToken.user_id)
-        .where(
-            MailToken.token_hash == hash_token(token),
-            MailToken.purpose == EMAIL_VERIFICATION,
-            MailToken.used_at.is_(None),
-            MailToken.expires_at > now,
-            MailToken.email == User.email,  # bound to the address it was sent to
-        )
-        .with_for_update()
-    ).first()
+    user = mail_tokens.holder(session, token, EMAIL_VERIFICATION, now)
     if user is None:
         raise ValidationFailed(details={"token": INVALID_TOKEN})
     if not user.email_verified:
         user.email_verified = True
         user.updated_at = now
     # The address is proved: no token sent to it is needed any more.
-    session.execute(
-        update(MailToken)
-        .where(
-            MailToken.user_id == user.id,
-            MailToken.purpose == EMAIL_VERIFICATION,
-            MailToken.used_at.is_(None),
-        )
-        .values(used_at=now)
-    )
+    mail_tokens.spend_all(session, user.id, EMAIL_VERIFICATION, now)
     session.commit()
     return user_out(user)
 
