@@ -128,6 +128,13 @@ async def test_introspecting_is_not_a_use(
     assert await last_used() == before
 
 
+async def test_the_document_offers_both_bodies(client: Client) -> None:
+    document = await (await client.get("/openapi.json")).get_json()
+    content = document["paths"][PATH]["post"]["requestBody"]["content"]
+    assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
+    assert "200" in document["paths"][PATH]["post"]["responses"]
+
+
 async def test_who_may_introspect(
     client: Client, accounts: Accounts, alice: Account, admin: Account
 ) -> None:
@@ -154,6 +161,8 @@ async def test_who_may_introspect(
         ({"data": "token=x", "headers": {"Content-Type": "text/plain"}}, 400),
         ({"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400),
         ({"data": "token=" + "x" * (1024 * 1024), "headers": FORM}, 413),
+        ({"data": "token=abc", "headers": {"Content-Type": "application/json"}}, 400),
+        ({"data": '{"token": "abc"}', "headers": FORM}, 422),  # a form with no `token`
     ],
     ids=[
         "no-token",
@@ -166,6 +175,8 @@ async def test_who_may_introspect(
         "plain-text",
         "broken-json",
         "a-mebibyte",
+        "a-form-sent-as-json",
+        "json-sent-as-a-form",
     ],
 )
 async def test_a_bad_introspection_request_is_an_enveloped_4xx(

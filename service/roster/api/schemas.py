@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
@@ -121,6 +121,8 @@ class KeyCreate(_Body):
 
 
 class IntrospectionRequest(_Body):
+    form_encoded_too: ClassVar[bool] = True  # as RFC 7662 §2.1 sends it (/openapi.json)
+
     token: str = Field(
         min_length=1, max_length=512, description="The session token or API key to check."
     )

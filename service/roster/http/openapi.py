@@ -94,6 +94,10 @@ class Reply:
     text: str | None = None  # a media type: the body is text of that type
 
 
+FORM = "application/x-www-form-urlencoded"
+FORM_TOO = "form_encoded_too"  # a body model's class attribute: it may come form-encoded too
+
+
 @dataclass(frozen=True)
 class OperationDoc:
     operation_id: str
@@ -156,6 +160,8 @@ class RosterOpenAPIProvider(OpenAPIProvider):
         for media in body["content"].values():
             definitions[model.__name__] = media["schema"]
             media["schema"] = {"$ref": COMPONENTS + model.__name__}
+        if getattr(model, FORM_TOO, False):  # RFC 7662's own body, beside JSON
+            body["content"][FORM] = {"schema": {"$ref": COMPONENTS + model.__name__}}
         body["required"] = True
         return body, definitions
 
