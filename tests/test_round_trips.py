@@ -1,6 +1,6 @@
 """PostgreSQL: the round trips each request makes. An authenticated read is one — no ping at
-checkout, no BEGIN or ROLLBACK around it (it was four) — and a list page three (the caller,
-the counts, the page), counted on every asyncpg connection Roster opens."""
+checkout, no BEGIN or ROLLBACK around it (it was four) — and a list page two (the caller, the
+page with its total; a filtered page three), counted on every asyncpg connection Roster opens."""
 
 from __future__ import annotations
 
@@ -75,9 +75,17 @@ async def test_a_read_with_an_api_key_is_one_round_trip(
     assert len(sent) == 1, sent
 
 
-async def test_a_list_page_is_three_round_trips(statements: Statements, alice: Account) -> None:
-    """The caller, the maintained counts, the page."""
+async def test_a_list_page_is_two_round_trips(statements: Statements, alice: Account) -> None:
+    """The caller, then the page with the maintained total beside its rows."""
     sent = await sent_by(statements, alice, "/api/users")
+    assert len(sent) == 2, sent
+
+
+async def test_a_filtered_list_page_is_three_round_trips(
+    statements: Statements, alice: Account
+) -> None:
+    """The caller, the maintained counts (which branches to walk), the page."""
+    sent = await sent_by(statements, alice, "/api/users?role=user")
     assert len(sent) == 3, sent
 
 

@@ -39,6 +39,7 @@ ROLES: tuple[str, ...] = get_args(Role)
 STATUSES: tuple[str, ...] = get_args(Status)
 Combos = tuple[tuple[str, str], ...]  # the (role, status) branches of a filtered list
 Key = tuple[Any, int]  # the sort value and the id of a row: where a cursor resumes
+DEEP_OFFSET = 1000  # rows an OFFSET may skip before a page by number counts as costly
 SearchKind = Literal["index", "index_ascii", "ascii", "scan"]
 # An ASCII run this long in the lower-cased `q` is a phrase the trigram index can find.
 _TRIGRAM = 3
@@ -93,6 +94,12 @@ class Found:
 def find_page(conn: Connection, plan: Plan, limit: int, offset: int) -> tuple[Found, int]:
     """Up to `limit` users in the listing's order from `offset`, and how many there are."""
     combos: Combos = ()
+    if _totalled(plan, offset):
+        # One statement: the page, with the maintained total beside each row (read once).
+        rows, _params, _shape = _rows(conn, plan, combos, limit, offset=offset, totalled=True)
+        if rows:
+            return _found(plan, rows, limit), int(rows[0][-1])
+        return Found([], None), _counted(conn, plan.listing)[0]  # past the end
     if plan.search is None:
         total, combos = _counted(conn, plan.listing)
         if offset >= total:  # past the end: nothing to read
@@ -102,6 +109,15 @@ def find_page(conn: Connection, plan: Plan, limit: int, offset: int) -> tuple[Fo
     if plan.search is not None:
         total = rows[0][-1] if rows else _count(conn, shape, params)
     return found, total
+
+
+def _totalled(plan: Plan, offset: int) -> bool:
+    """An unfiltered, unsearched page that is not deep: its total (the sum of the maintained
+    counts) is cheap to carry in the page's own statement. A deep page keeps the separate
+    count first, which spares a long OFFSET walk past the end."""
+    listing = plan.listing
+    unfiltered = listing.role is None and listing.status is None
+    return plan.search is None and unfiltered and offset <= DEEP_OFFSET
 
 
 def find_after(conn: Connection, plan: Plan, limit: int, after: Key) -> Found:
@@ -133,10 +149,11 @@ def _rows(
     limit: int,
     offset: int = 0,
     after: Key | None = None,
+    totalled: bool = False,
 ) -> tuple[list[Any], dict[str, Any], _Shape]:
     kind = None if plan.search is None else plan.search.kind
     counted = plan.search is not None and after is None  # a searched page carries its total
-    shape = _Shape(plan.listing.sort, kind, combos, after is not None, counted)
+    shape = _Shape(plan.listing.sort, kind, combos, after is not None, counted, totalled)
     params = _params(plan, after, limit, offset)
     rows = conn.execute(_page_statement(shape, conn.dialect.name), params).all()
     return list(rows), params, shape
@@ -161,7 +178,8 @@ def plan_statements(conn: Connection, listing: Listing, after: Key) -> list[tupl
     combos: Combos = ()
     if plan.search is None and (listing.role is not None or listing.status is not None):
         combos = tuple((r, s) for r in ROLES for s in STATUSES if _wanted(listing, r, s))
-    first = _Shape(listing.sort, kind, combos, after=False, counted=plan.search is not None)
+    counted = plan.search is not None
+    first = _Shape(listing.sort, kind, combos, False, counted, totalled=_totalled(plan, 0))
     keyed = _Shape(listing.sort, kind, combos, after=True)
     params = _params(plan, after, 20, 0)
     title = "first page and its total" if plan.search is not None else "first page"
@@ -242,6 +260,7 @@ class _Shape:
     combos: tuple[tuple[str, str], ...]  # the (role, status) branches of a filtered list
     after: bool
     counted: bool = False  # a searched page that carries its total
+    totalled: bool = False  # an unfiltered page that carries the maintained total
 
 
 def _exact_match() -> ColumnElement[bool]:
@@ -337,6 +356,9 @@ def _page_statement(shape: _Shape, dialect: str) -> Select[Any]:
         unkeyed = dataclasses.replace(shape, after=False)
         total = _filtered(select(func.count()).select_from(USERS), unkeyed, hits)
         columns.append(total.correlate(None).scalar_subquery().label("total"))
+    elif shape.totalled:
+        total = select(func.coalesce(func.sum(_counts.n), 0).cast(BigInteger))
+        columns.append(total.scalar_subquery().label("total"))
     return (
         _filtered(select(*columns), shape, hits)
         .order_by(*_order(shape.sort))

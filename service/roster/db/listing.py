@@ -14,11 +14,10 @@ from ..pages import CursorPage, Page
 from ..schemas import MAX_ID, SortKey, UserListQuery, UserOut
 from .cursors import Cursors
 from .database import Database, Lane
-from .list_queries import Listing, Plan, find_after, find_page
+from .list_queries import DEEP_OFFSET, Listing, Plan, find_after, find_page
 
 DEFAULT_PER_PAGE = 20
 DEFAULT_SORT: SortKey = "id"
-DEEP_OFFSET = 1000  # rows an OFFSET may skip before a page by number counts as costly
 # The deepest OFFSET asked of the database: with the page and its one extra row, still a
 # 64-bit integer (a page number near 2**63 is past any end all the same).
 MAX_OFFSET = MAX_ID - 2 * 100
