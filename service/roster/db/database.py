@@ -73,6 +73,16 @@ class Database(ABC):
 
         return await self._first(unit, statement, params)
 
+    async def all(self, statement: Executable, params: dict[str, Any]) -> list[Any]:
+        """Every row of one read-only statement, by position (and by name), as `first` reads
+        one: a read a backend may run more cheaply than a unit of work."""
+        self.gate.admit()
+
+        def unit(connection: Connection) -> list[Any]:
+            return list(connection.execute(statement, params))
+
+        return await self._all(unit, statement, params)
+
     async def first_written(self, statement: Executable, params: dict[str, Any]) -> Row | None:
         """The first row one writing statement returns (`UPDATE … RETURNING`), committed on its
         own. It needs no transaction around it: on PostgreSQL it runs in autocommit, one round
@@ -144,6 +154,11 @@ class Database(ABC):
     async def _first(
         self, unit: ReadUnit[Row | None], _statement: Executable, _params: dict[str, Any]
     ) -> Row | None:
+        return await self._read(unit, Lane.NORMAL)
+
+    async def _all(
+        self, unit: ReadUnit[list[Any]], _statement: Executable, _params: dict[str, Any]
+    ) -> list[Any]:
         return await self._read(unit, Lane.NORMAL)
 
     async def _first_written(

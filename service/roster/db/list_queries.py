@@ -94,11 +94,11 @@ class Found:
 def find_page(conn: Connection, plan: Plan, limit: int, offset: int) -> tuple[Found, int]:
     """Up to `limit` users in the listing's order from `offset`, and how many there are."""
     combos: Combos = ()
-    if _totalled(plan, offset):
-        # One statement: the page, with the maintained total beside each row (read once).
-        rows, _params, _shape = _rows(conn, plan, combos, limit, offset=offset, totalled=True)
-        if rows:
-            return _found(plan, rows, limit), int(rows[0][-1])
+    if totalled(plan, offset):
+        statement, params = totalled_page(plan, limit, offset, conn.dialect.name)
+        counted = page_of(plan, list(conn.execute(statement, params)), limit)
+        if counted is not None:
+            return counted
         return Found([], None), _counted(conn, plan.listing)[0]  # past the end
     if plan.search is None:
         total, combos = _counted(conn, plan.listing)
@@ -111,13 +111,30 @@ def find_page(conn: Connection, plan: Plan, limit: int, offset: int) -> tuple[Fo
     return found, total
 
 
-def _totalled(plan: Plan, offset: int) -> bool:
+def totalled(plan: Plan, offset: int) -> bool:
     """An unfiltered, unsearched page that is not deep: its total (the sum of the maintained
     counts) is cheap to carry in the page's own statement. A deep page keeps the separate
     count first, which spares a long OFFSET walk past the end."""
     listing = plan.listing
     unfiltered = listing.role is None and listing.status is None
     return plan.search is None and unfiltered and offset <= DEEP_OFFSET
+
+
+def totalled_page(
+    plan: Plan, limit: int, offset: int, dialect: str
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The one statement of a `totalled` page (the page, the total beside each row), and its
+    parameters: a read a backend may run its own cheaper way (`Database.all`)."""
+    shape = _Shape(plan.listing.sort, None, (), after=False, totalled=True)
+    return _page_statement(shape, dialect), _params(plan, None, limit, offset)
+
+
+def page_of(plan: Plan, rows: list[Any], limit: int) -> tuple[Found, int] | None:
+    """A `totalled_page`'s users and total; None when it found no row (past the end: the
+    total is then asked of the counts)."""
+    if not rows:
+        return None
+    return _found(plan, rows, limit), int(rows[0][-1])
 
 
 def find_after(conn: Connection, plan: Plan, limit: int, after: Key) -> Found:
@@ -149,11 +166,10 @@ def _rows(
     limit: int,
     offset: int = 0,
     after: Key | None = None,
-    totalled: bool = False,
 ) -> tuple[list[Any], dict[str, Any], _Shape]:
     kind = None if plan.search is None else plan.search.kind
     counted = plan.search is not None and after is None  # a searched page carries its total
-    shape = _Shape(plan.listing.sort, kind, combos, after is not None, counted, totalled)
+    shape = _Shape(plan.listing.sort, kind, combos, after is not None, counted)
     params = _params(plan, after, limit, offset)
     rows = conn.execute(_page_statement(shape, conn.dialect.name), params).all()
     return list(rows), params, shape
@@ -179,7 +195,7 @@ def plan_statements(conn: Connection, listing: Listing, after: Key) -> list[tupl
     if plan.search is None and (listing.role is not None or listing.status is not None):
         combos = tuple((r, s) for r in ROLES for s in STATUSES if _wanted(listing, r, s))
     counted = plan.search is not None
-    first = _Shape(listing.sort, kind, combos, False, counted, totalled=_totalled(plan, 0))
+    first = _Shape(listing.sort, kind, combos, False, counted, totalled=totalled(plan, 0))
     keyed = _Shape(listing.sort, kind, combos, after=True)
     params = _params(plan, after, 20, 0)
     title = "first page and its total" if plan.search is not None else "first page"

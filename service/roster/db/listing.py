@@ -14,7 +14,16 @@ from ..pages import CursorPage, Page
 from ..schemas import MAX_ID, SortKey, UserListQuery, UserOut
 from .cursors import Cursors
 from .database import Database, Lane
-from .list_queries import DEEP_OFFSET, Listing, Plan, find_after, find_page
+from .list_queries import (
+    DEEP_OFFSET,
+    Listing,
+    Plan,
+    find_after,
+    find_page,
+    page_of,
+    totalled,
+    totalled_page,
+)
 
 DEFAULT_PER_PAGE = 20
 DEFAULT_SORT: SortKey = "id"
@@ -32,7 +41,13 @@ async def list_users(
     number, per_page = query.page or 1, query.per_page or DEFAULT_PER_PAGE
     offset = min((number - 1) * per_page, MAX_OFFSET)
     plan = Plan.of(listing, db.dialect)
-    found, total = await db.read_in(_lane(plan, offset), find_page, plan, per_page, offset)
+    counted = None
+    if totalled(plan, offset):  # one statement, which PostgreSQL runs through asyncpg itself
+        statement, params = totalled_page(plan, per_page, offset, db.dialect)
+        counted = page_of(plan, await db.all(statement, params), per_page)
+    if counted is None:
+        counted = await db.read_in(_lane(plan, offset), find_page, plan, per_page, offset)
+    found, total = counted
     next_cursor = await cursors.after(listing, per_page, found.next_key)
     return Page(found.users, number, per_page, total, next_cursor)
 

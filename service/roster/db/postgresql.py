@@ -46,6 +46,7 @@ from .turns import Turns
 QUERY_CANCELED = "57014"  # statement_timeout
 COMMITTING = "roster_committing"  # a write whose commit had begun when it failed
 T = TypeVar("T")
+R = TypeVar("R")  # what a driver-or-usual-way read gives: a row, None, or rows
 
 
 class PostgreSQLDatabase(Database):
@@ -99,6 +100,13 @@ class PostgreSQLDatabase(Database):
             statement, params, "read", lambda: self._read(unit, Lane.NORMAL)
         )
 
+    async def _all(
+        self, unit: ReadUnit[list[Any]], statement: Executable, params: dict[str, Any]
+    ) -> list[Any]:
+        return await self._by_driver_or(
+            statement, params, "read", lambda: self._read(unit, Lane.NORMAL), fetch="fetch"
+        )
+
     async def _first_written(
         self, unit: WriteUnit[Row | None], statement: Executable, params: dict[str, Any]
     ) -> Row | None:
@@ -112,18 +120,22 @@ class PostgreSQLDatabase(Database):
         statement: Executable,
         params: dict[str, Any],
         kind: str,
-        usual_way: Callable[[], Awaitable[Row | None]],
-    ) -> Row | None:
+        usual_way: Callable[[], Awaitable[R]],
+        fetch: str = "fetchrow",
+    ) -> R:
+        """`fetch` (asyncpg's fetchrow, or fetch for every row) on a pooled connection, or the
+        usual way when the driver cannot."""
         if self._autocommit:  # behind PgBouncer asyncpg could keep no statement prepared
             try:
-                return await self._first_by_driver(statement, params, kind)
+                found: R = await self._by_driver(statement, params, kind, fetch)
+                return found
             except _DRIVER_ERRORS:
                 pass  # the usual way raises SQLAlchemy's error, or runs on a fresh connection
         return await usual_way()
 
-    async def _first_by_driver(
-        self, statement: Executable, params: dict[str, Any], kind: str
-    ) -> Row | None:
+    async def _by_driver(
+        self, statement: Executable, params: dict[str, Any], kind: str, fetch: str
+    ) -> Any:
         compiled = self._compile(statement)
         values = compiled.construct_params(params)
         arguments = [values[name] for name in compiled.positiontup or ()]
@@ -133,8 +145,7 @@ class PostgreSQLDatabase(Database):
             assert driver is not None  # a pooled connection that is open
             try:
                 with self.busy(kind):
-                    record: Row | None = await driver.fetchrow(compiled.string, *arguments)
-                return record
+                    return await getattr(driver, fetch)(compiled.string, *arguments)
             except asyncpg.PostgresError:
                 raise  # the server refused the statement (a taken email, say): the link is fine
             except BaseException:
