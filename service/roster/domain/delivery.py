@@ -37,6 +37,7 @@ LEASE = timedelta(seconds=4 * SEND_TIMEOUT_SECONDS)  # longer than any send may 
 BATCH = 20  # messages claimed at once
 SENDING_AT_ONCE = 4  # connections to the mail server at once, per process
 WARN_EVERY_SECONDS = 60.0
+STOP_WAIT_SECONDS = 3.0  # at shutdown, how long the round in progress may take to end
 # Who writes the message of a request queued without one, by its kind (None: nothing to send).
 PREPARERS = {recovery.PASSWORD_RESET: recovery.prepare}
 
@@ -62,13 +63,24 @@ class Sender:
         self._wake = asyncio.Event()
         self._sending = asyncio.Semaphore(SENDING_AT_ONCE)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._last_warning = -WARN_EVERY_SECONDS
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        """Let the round in progress end, for at most STOP_WAIT_SECONDS, then cancel it: a
+        round cancelled between a send and its record sends that message again later, and a
+        write cancelled mid-statement leaves its connection to be cleaned up at length."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_SECONDS)
+        except TimeoutError:
+            await cancel_and_wait(self._task)
 
     def written(self, messages: int = 1, *, at_once: bool = True) -> None:
         """`messages` were committed to the outbox here: sent now (`at_once`), or at the next
@@ -127,10 +139,10 @@ class Sender:
             )
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()  # what is written from here on wakes the wait below
             try:
-                while await self.deliver_due() == BATCH:
+                while await self.deliver_due() == BATCH and not self._stopping:
                     pass  # more may be due at once
                 await self._note_backlog()
             except Exception as error:  # the next round tries again
