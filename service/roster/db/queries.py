@@ -51,7 +51,7 @@ _callers = User.__table__.alias("caller")
 _targets = User.__table__.alias("target")
 
 
-def _caller_statements(credentials: Table, hash_column: str, *extra: Any) -> tuple[Any, Any]:
+def caller_statements(credentials: Table, hash_column: str, *extra: Any) -> tuple[Any, Any]:
     """The caller of a live credential (a session token, an API key) and, in the second
     statement, the user a request's path names too (LEFT JOIN: None when there is none)."""
     found = credentials.c
@@ -78,9 +78,9 @@ def _caller_statements(credentials: Table, hash_column: str, *extra: Any) -> tup
     return alone, with_target
 
 
-CALLER_BY_TOKEN, CALLER_AND_USER = _caller_statements(cast(Table, Token.__table__), "token_hash")
+CALLER_BY_TOKEN, CALLER_AND_USER = caller_statements(cast(Table, Token.__table__), "token_hash")
 _keys = cast(Table, ApiKey.__table__)
-CALLER_BY_KEY, KEY_CALLER_AND_USER = _caller_statements(
+CALLER_BY_KEY, KEY_CALLER_AND_USER = caller_statements(
     _keys, "key_hash", _keys.c.scopes.label("scopes")
 )
 USER_BY_ID = select(*USER_COLUMNS).where(users.id == bindparam("user_id"))

@@ -8,34 +8,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 from ..db.database import Database
-from ..db.models import ApiKey, Token, User, as_utc
+from ..db.models import ApiKey, Token, as_utc
+from ..db.queries import caller_statements
 from .credentials import hash_token, is_key
 
 INACTIVE: dict[str, Any] = {"active": False}
-_users = cast(Table, User.__table__).c
 
 
 def _statement(table: Table, hash_column: str, *extra: Any) -> Any:
+    """A live credential of an active user, as authentication finds one (the same statement
+    builder), with when it was issued and when it ends."""
     found = table.c
-    return (
-        select(found.id, found.created_at, found.expires_at, _users.id.label("user_id"),
-               _users.email, _users.role, *extra)
-        .select_from(table.join(User.__table__, _users.id == found.user_id))
-        .where(
-            found[hash_column] == bindparam("credential_hash"),
-            found.expires_at > bindparam("now"),
-            _users.status == "active",
-        )
-    )  # fmt: skip
+    issued = (found.created_at.label("iat"), found.expires_at.label("exp"))
+    return caller_statements(table, hash_column, *issued, *extra)[0]
 
 
 _keys = cast(Table, ApiKey.__table__)
 _BY_TOKEN = _statement(cast(Table, Token.__table__), "token_hash")
-_BY_KEY = _statement(_keys, "key_hash", _keys.c.scopes)
+_BY_KEY = _statement(_keys, "key_hash", _keys.c.scopes.label("scopes"))
 
 
 async def introspect(db: Database, credential: str) -> dict[str, Any]:
@@ -45,20 +39,20 @@ async def introspect(db: Database, credential: str) -> dict[str, Any]:
 
 def _introspect(connection: Connection, credential: str, now: datetime) -> dict[str, Any]:
     keyed = is_key(credential)
-    params = {"credential_hash": hash_token(credential), "now": now}
+    params = {"token_hash": hash_token(credential), "now": now}
     row = connection.execute(_BY_KEY if keyed else _BY_TOKEN, params).first()
     if row is None:
         return INACTIVE
     answer: dict[str, Any] = {
         "active": True,
         "token_type": "Bearer",
-        "sub": str(row.user_id),
-        "username": row.email,
-        "iat": _epoch(row.created_at),
-        "exp": _epoch(row.expires_at),
+        "sub": str(row.c_id),
+        "username": row.c_email,
+        "iat": _epoch(row.iat),
+        "exp": _epoch(row.exp),
         "roster_kind": "key" if keyed else "session",
-        "roster_role": row.role,
-        "roster_credential_id": row.id,
+        "roster_role": row.c_role,
+        "roster_credential_id": row.token_id,
     }
     if keyed:
         answer["scope"] = row.scopes
