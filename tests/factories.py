@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from quart import Quart
 
+from roster.db.audit import CLI
 from roster.domain.users import create_user
 
 from .helpers import (
@@ -82,7 +83,7 @@ class Accounts:
     async def admin(self, name: str = "Admin") -> Account:
         runtime = runtime_of(self.app)
         email = unique_email("admin")
-        made = await create_user(runtime.db, runtime.passwords, name, email, PASSWORD, "admin")
+        made = await create_user(runtime.db, runtime.passwords, name, email, PASSWORD, "admin", CLI)
         token = await login(self.client, email)
         return self._keep(Account(self.client, await fetch(self.client, token, made.id), token))
 

@@ -15,6 +15,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from quart import Quart
 from sqlalchemy import select, update
 
+from roster.db.audit import CLI
 from roster.db.connect import open_database
 from roster.db.models import Token
 from roster.domain.passwords import Passwords
@@ -208,7 +209,7 @@ async def test_an_independent_rfc7662_client_reads_the_answers(
     admin_email = unique_email("gateway-owner")
     db, passwords = open_database(settings), Passwords(settings.password_hashing)
     try:
-        await create_user(db, passwords, "Gateway Owner", admin_email, PASSWORD, "admin")
+        await create_user(db, passwords, "Gateway Owner", admin_email, PASSWORD, "admin", CLI)
     finally:
         passwords.close()
         await db.close()

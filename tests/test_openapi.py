@@ -36,6 +36,8 @@ AUTHENTICATED = {
     ("get", "/api/users/{user_id}/keys"),
     ("delete", "/api/users/{user_id}/keys/{key_id}"),
     ("post", "/api/tokens/introspect"),
+    ("get", "/api/audit-events"),
+    ("get", "/api/profile/audit-events"),
 }
 OPTIONAL_AUTH = {("post", "/api/users")}
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")

@@ -92,8 +92,8 @@ async def test_a_filtered_list_page_is_three_round_trips(
 async def test_a_patch_of_ones_own_name_is_two_round_trips(
     statements: Statements, alice: Account
 ) -> None:
-    """The caller (with the user), then one UPDATE … RETURNING in autocommit: no BEGIN, no
-    locked read, no COMMIT."""
+    """The caller (with the user), then one statement in autocommit that locks the row, updates
+    it and records the audit event: no BEGIN, no separate locked read, no COMMIT."""
     for name in ("Warm", "Alice Two"):  # the first warms connections and statements
         start = len(statements.sent)
         response = await alice.client.patch(alice.url, json={"name": name}, headers=alice.headers())
@@ -107,11 +107,11 @@ async def test_a_patch_with_if_match_locks_the_user_first(
     statements: Statements, alice: Account
 ) -> None:
     """With a precondition to check, the write is a transaction: BEGIN, the locked read, the
-    UPDATE, COMMIT, after the caller."""
+    UPDATE, its audit event, COMMIT, after the caller."""
     for name in ("Warm", "Checked"):  # the first warms connections and statements
         etag = (await alice.client.get(alice.url, headers=alice.headers())).headers["ETag"]
         start = len(statements.sent)
         headers = alice.headers() | {"If-Match": etag}
         response = await alice.client.patch(alice.url, json={"name": name}, headers=headers)
         assert response.status_code == 200
-    assert len(statements.sent[start:]) == 5, statements.sent[start:]
+    assert len(statements.sent[start:]) == 6, statements.sent[start:]

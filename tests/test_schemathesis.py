@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from roster.app import create_app
+from roster.db.audit import CLI
 from roster.db.connect import open_database
 from roster.domain.passwords import Passwords
 from roster.domain.users import create_user
@@ -97,7 +98,7 @@ async def _create_admin(database_url: str, email: str) -> None:
     db = open_database(Settings(database_url=database_url))
     passwords = Passwords(TEST_HASHING)
     try:
-        await create_user(db, passwords, "Admin", email, PASSWORD, "admin")
+        await create_user(db, passwords, "Admin", email, PASSWORD, "admin", CLI)
     finally:
         passwords.close()
         await db.close()

@@ -11,6 +11,7 @@ from quart_schema.openapi import Info
 
 from . import __version__
 from .api import (
+    audit,
     docs,
     health,
     introspection,
@@ -44,6 +45,7 @@ TAGS: list[Tag | dict[Any, Any]] = [
     Tag(name="keys", description="API keys: credentials for programs, narrowed to scopes"),
     Tag(name="recovery", description="A forgotten password, reset by mail"),
     Tag(name="verification", description="An email address, proved by mail"),
+    Tag(name="audit", description="The audit log, and your own security log"),
     Tag(name="operations", description="Liveness, readiness and metrics"),
 ]
 
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.json = OrjsonProvider(app)
     blueprints = (
         health,
+        audit,
         docs,
         introspection,
         tokens,

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 from . import __version__
 from .api.schemas import UserCreate
 from .db import migrations, outage, postgresql
+from .db.audit import CLI
 from .db.connect import open_database
 from .db.database import Database
 from .domain.delivery import SEND_TIMEOUT_SECONDS, send_now
@@ -120,7 +121,9 @@ async def _insert_user(settings: Settings, data: UserCreate) -> str:
     passwords = Passwords(settings.password_hashing)
     try:
         await _require_current_schema(db, settings)
-        user = await create_user(db, passwords, data.name, data.email, data.password, data.role)
+        user = await create_user(
+            db, passwords, data.name, data.email, data.password, data.role, CLI
+        )
         return user.model_dump_json()
     except Conflict:
         raise CommandFailed(f"a user with email {data.email} already exists") from None

@@ -246,3 +246,82 @@ class NewKeyOut(KeyOut):
     """A key just created, with its secret: shown this once, stored only as its hash."""
 
     key: str
+
+
+# The audit log (docs/API.md §7).
+AuditType = Literal[
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "login.succeeded",
+    "login.failed",
+    "session.ended",
+    "key.created",
+    "key.revoked",
+    "email.verified",
+    "password.reset_requested",
+    "password.reset",
+]
+AUDIT_TYPES: tuple[str, ...] = get_args(AuditType)
+UNKNOWN_TYPE = "Unknown event type: {kind}"
+
+
+def audit_types(value: object) -> object:
+    """`type=`: one event type, or a comma-separated list of them (each known, each once)."""
+    if not isinstance(value, str):
+        return value
+    kinds = [kind.strip() for kind in value.split(",")]
+    for kind in kinds:
+        if kind not in AUDIT_TYPES:
+            message = UNKNOWN_TYPE.format(kind=kind[:40] or "(empty)")
+            raise PydanticCustomError("audit_type", message)
+    return tuple(dict.fromkeys(kinds))
+
+
+AuditTypes = Annotated[
+    tuple[AuditType, ...],
+    BeforeValidator(audit_types),
+    WithJsonSchema({"type": "string", "pattern": r"^[a-z._]+(,[a-z._]+)*$"}),
+]
+
+
+class AuditListQuery(BaseModel):
+    """The query string of `GET /api/audit-events` (and a user's own): filters, or a cursor."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: AuditTypes | None = Field(
+        default=None, description="An event type, or a comma-separated list of them."
+    )
+    actor_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    target_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    since: SentTimestamp | None = Field(default=None, description="RFC 3339; inclusive.")
+    until: SentTimestamp | None = Field(default=None, description="RFC 3339; exclusive.")
+    per_page: int | None = Field(
+        default=None, ge=1, le=100, description="Default 20, or the one `cursor` carries."
+    )
+    cursor: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+$",
+        description="A `next_cursor` from a list response: the next events, same filters.",
+    )
+
+
+class CredentialOut(BaseModel):
+    kind: Literal["session", "key", "cli"]
+    id: int | None
+
+
+class AuditEventOut(BaseModel):
+    """An audit event: never a password, token, key, hash or mail body."""
+
+    id: int
+    type: AuditType
+    occurred_at: Timestamp
+    actor_id: int | None = Field(description="The authenticated caller; null when anonymous.")
+    credential: CredentialOut | None
+    target_id: int | None = Field(description="The user acted on; null when none.")
+    client_address: str | None
+    request_id: str | None
+    details: dict[str, Any]

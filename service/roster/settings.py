@@ -318,6 +318,8 @@ class Settings(BaseSettings):
     require_verified_email: bool = False
     # Password-reset (and verification) requests for one normalised email, across workers.
     mail_request_rate_limit: Rate = RateLimit(5, 3600)
+    # Audit events older than this are removed in the background (docs/API.md §7).
+    audit_retention_days: Positive = 400
 
     @classmethod
     def settings_customise_sources(

@@ -24,9 +24,12 @@ from quart_schema import security_scheme
 from quart_schema.extension import SecuritySchemeInput
 from quart_schema.openapi import HttpSecurityScheme
 
+from ..db.audit import Origin
 from ..domain.sessions import Caller
 from ..domain.tokens import authenticate
 from ..errors import Forbidden, NotFound, insufficient_scope, unauthorized
+from ..http.client_address import current_client_address
+from ..http.request_ids import current_request_id
 from ..runtime import Runtime
 from ..schemas import DEFAULT_ROLE, DEFAULT_STATUS, Scope, UserOut
 
@@ -88,6 +91,16 @@ def authorize(rule: Rule, scope: Scope | None = None) -> Callable[[View], View]:
         return cast(View, wrapper)
 
     return decorator
+
+
+def origin_of(caller: Caller | None, runtime: Runtime) -> Origin:
+    """Where this request's changes come from, for their audit events (docs/API.md §7)."""
+    address = current_client_address(runtime.settings.trusted_proxy_hops)
+    if caller is None:
+        return Origin(None, None, None, address, current_request_id())
+    if caller.key_id is not None:
+        return Origin(caller.user.id, "key", caller.key_id, address, current_request_id())
+    return Origin(caller.user.id, "session", caller.token_id, address, current_request_id())
 
 
 def wants_runtime(view: Callable[..., Any]) -> bool:

@@ -11,7 +11,7 @@ from ..http.envelope import meta, model_json, respond
 from ..http.openapi import Reply
 from ..runtime import Runtime
 from ..schemas import MAX_ID
-from .auth import Access, Rule, authorize
+from .auth import Access, Rule, authorize, origin_of
 from .bodies import accepts
 from .contract import operation
 from .schemas import KeyCreate, KeyEnvelope, KeyListEnvelope, NewKeyEnvelope
@@ -39,7 +39,9 @@ async def create(data: KeyCreate, access: Access, runtime: Runtime) -> Response:
     only in this answer. At most `MAX_KEYS_PER_USER` (default 20) live keys: 409 beyond."""
     wanted = keys.KeyRequest(data.name, data.scopes, data.expires_at)
     most = runtime.settings.max_keys_per_user
-    created = await keys.create_key(runtime.db, access.signed_in.user, wanted, most)
+    caller = access.signed_in
+    origin = origin_of(caller, runtime)
+    created = await keys.create_key(runtime.db, caller.user, wanted, most, origin)
     headers = Headers({"Location": f"/api/keys/{created.id}", "Cache-Control": "no-store"})
     return respond(model_json(created), 201, headers)
 
@@ -69,7 +71,8 @@ async def get_own(key_id: int, access: Access, runtime: Runtime) -> KeyEnvelope:
 @authorize(Rule.SIGNED_IN)
 async def revoke_own(key_id: int, access: Access, runtime: Runtime) -> tuple[str, int]:
     """Revoke one of your API keys (404 for another user's, or an unknown one)."""
-    await keys.revoke_key(runtime.db, access.signed_in.user.id, key_id)
+    caller = access.signed_in
+    await keys.revoke_key(runtime.db, caller.user.id, key_id, origin_of(caller, runtime))
     return "", 204
 
 
@@ -90,5 +93,5 @@ async def revoke_of_user(
     user_id: int, key_id: int, access: Access, runtime: Runtime
 ) -> tuple[str, int]:
     """Revoke one of a user's API keys: for admins (404 for a key that is not that user's)."""
-    await keys.revoke_key(runtime.db, user_id, key_id)
+    await keys.revoke_key(runtime.db, user_id, key_id, origin_of(access.caller, runtime))
     return "", 204

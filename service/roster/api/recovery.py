@@ -5,11 +5,11 @@ from __future__ import annotations
 from quart import Blueprint
 
 from ..domain import recovery
-from ..http.client_address import current_client_address
 from ..http.envelope import meta
 from ..http.openapi import Reply
 from ..http.validation import validate_body
 from ..runtime import Runtime
+from .auth import origin_of
 from .contract import operation
 from .schemas import AcceptedEnvelope, AcceptedOut, PasswordResetConfirm, PasswordResetRequest
 
@@ -32,8 +32,8 @@ async def request_reset(
     single-use token valid for `PASSWORD_RESET_TTL_SECONDS` (default 3600). More than
     `MAIL_REQUEST_RATE_LIMIT` requests (default 5/hour) for one address give 429, for any
     address; they also count toward `LOGIN_ADDRESS_RATE_LIMIT` for the client address."""
-    address = current_client_address(runtime.settings.trusted_proxy_hops)
-    await recovery.ask_for_reset(runtime.db, runtime.mail, runtime.settings, data.email, address)
+    origin = origin_of(None, runtime)
+    await recovery.ask_for_reset(runtime.db, runtime.mail, runtime.settings, data.email, origin)
     return AcceptedEnvelope(data=AcceptedOut(), meta=meta()), 202
 
 
@@ -50,8 +50,8 @@ async def confirm_reset(data: PasswordResetConfirm, runtime: Runtime) -> tuple[s
     every other reset token of theirs is spent, their login limits start afresh, and a notice
     goes to the address. An unknown, used or expired token, or one whose user has since been
     disabled or deleted, gives 422 naming `token`."""
-    address = current_client_address(runtime.settings.trusted_proxy_hops)
+    origin = origin_of(None, runtime)
     await recovery.reset_password(
-        runtime.db, runtime.passwords, runtime.mail, runtime.settings, data, address
+        runtime.db, runtime.passwords, runtime.mail, runtime.settings, data, origin
     )
     return "", 204

@@ -14,6 +14,7 @@ from ..schemas import (
     MAX_ID,
     OMITTED,
     SCOPES,
+    AuditEventOut,
     Email,
     KeyOut,
     Name,
@@ -189,6 +190,10 @@ class NewKeyEnvelope(DataEnvelope[NewKeyOut]):
 
 class KeyListEnvelope(DataEnvelope[list[KeyOut]]):
     """Live API keys, newest first."""
+
+
+class AuditEventListEnvelope(ListEnvelope[AuditEventOut]):
+    """A page of audit events, newest first."""
 
 
 class HealthEnvelope(DataEnvelope[HealthOut]):

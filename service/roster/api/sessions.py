@@ -10,7 +10,7 @@ from ..http.envelope import meta
 from ..http.openapi import Reply
 from ..runtime import Runtime
 from ..schemas import MAX_ID
-from .auth import Access, Rule, authorize
+from .auth import Access, Rule, authorize, origin_of
 from .contract import operation
 from .schemas import SessionListEnvelope
 
@@ -42,7 +42,8 @@ async def list_own(access: Access, runtime: Runtime) -> SessionListEnvelope:
 async def end_others(access: Access, runtime: Runtime) -> tuple[str, int]:
     """End every session of yours but the one making this request."""
     caller = access.signed_in
-    await sessions.end_sessions(runtime.db, caller.user.id, keep_token_id=caller.token_id)
+    origin = origin_of(caller, runtime)
+    await sessions.end_sessions(runtime.db, caller.user.id, origin, keep_token_id=caller.token_id)
     return "", 204
 
 
@@ -51,7 +52,8 @@ async def end_others(access: Access, runtime: Runtime) -> tuple[str, int]:
 @authorize(Rule.SIGNED_IN)
 async def end_one(token_id: int, access: Access, runtime: Runtime) -> tuple[str, int]:
     """End one of your sessions (404 for another user's, or an unknown one)."""
-    await sessions.end_session(runtime.db, access.signed_in.user.id, token_id)
+    caller = access.signed_in
+    await sessions.end_session(runtime.db, caller.user.id, token_id, origin_of(caller, runtime))
     return "", 204
 
 
@@ -76,5 +78,5 @@ async def list_of_user(user_id: int, access: Access, runtime: Runtime) -> Sessio
 @authorize(Rule.SELF_OR_ADMIN)
 async def end_all_of_user(user_id: int, access: Access, runtime: Runtime) -> tuple[str, int]:
     """End every session of a user, the caller's own included when it is theirs."""
-    await sessions.end_sessions(runtime.db, user_id)
+    await sessions.end_sessions(runtime.db, user_id, origin_of(access.caller, runtime))
     return "", 204

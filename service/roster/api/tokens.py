@@ -16,7 +16,7 @@ from ..http.validation import validate_body
 from ..runtime import Runtime
 from ..schemas import visible_text
 from ..serving.metrics import Metrics
-from .auth import Access, Rule, authorize
+from .auth import Access, Rule, authorize, origin_of
 from .contract import operation
 from .schemas import TokenCreate, TokenEnvelope, UserEnvelope
 
@@ -65,7 +65,8 @@ async def log_in(data: TokenCreate, runtime: Runtime) -> tuple[TokenEnvelope, in
         settings.max_tokens_per_user,
         settings.require_verified_email,
     )
-    outcome = await tokens.log_in(runtime.db, runtime.passwords, attempt, policy)
+    origin = origin_of(None, runtime)
+    outcome = await tokens.log_in(runtime.db, runtime.passwords, attempt, policy, origin)
     count_login(runtime.metrics, outcome)
     headers = rate_limit_headers(outcome.windows)
     if outcome.refusal is not None:
@@ -86,7 +87,8 @@ async def log_in(data: TokenCreate, runtime: Runtime) -> tuple[TokenEnvelope, in
 @authorize(Rule.SIGNED_IN)
 async def log_out(access: Access, runtime: Runtime) -> tuple[str, int]:
     """Log out: revoke the token presented with this request."""
-    await tokens.log_out(runtime.db, access.signed_in)
+    caller = access.signed_in
+    await tokens.log_out(runtime.db, caller, origin_of(caller, runtime))
     return "", 204
 
 

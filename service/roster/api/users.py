@@ -17,7 +17,7 @@ from ..http.request_ids import current_request_id as request_id
 from ..http.validation import validate_query
 from ..runtime import Runtime
 from ..schemas import MAX_ID, UserListQuery, UserOut
-from .auth import Access, Rule, authorize
+from .auth import Access, Rule, authorize, origin_of
 from .bodies import accepts
 from .contract import operation
 from .schemas import UserCreate, UserEnvelope, UserListEnvelope, UserPatch, UserReplace
@@ -62,6 +62,7 @@ async def create_user(data: UserCreate, access: Access, runtime: Runtime) -> Res
         email=data.email,
         password=data.password,
         role=data.role,
+        origin=origin_of(access.caller, runtime),
         status=data.status,
         verifications=runtime.verifications,
     )
@@ -153,7 +154,7 @@ async def update_user(user_id: int, data: UserPatch, access: Access, runtime: Ru
 @authorize(Rule.SELF_OR_ADMIN, scope="users:write")
 async def delete_user(user_id: int, access: Access, runtime: Runtime) -> tuple[str, int]:
     """Delete a user and revoke their tokens."""
-    await users.delete_user(runtime.db, user_id, if_match())
+    await users.delete_user(runtime.db, user_id, if_match(), origin_of(access.caller, runtime))
     return "", 204
 
 
@@ -169,7 +170,7 @@ async def _update(runtime: Runtime, access: Access, changes: dict[str, Any]) -> 
         access.user.id,
         changes,
         precondition=if_match(),
-        actor=access.signed_in,
+        origin=origin_of(access.signed_in, runtime),
         verifications=runtime.verifications,
     )
     return user_response(user)

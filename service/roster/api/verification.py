@@ -10,7 +10,7 @@ from ..http.envelope import meta
 from ..http.openapi import Reply
 from ..http.validation import validate_body
 from ..runtime import Runtime
-from .auth import Access, Rule, authorize
+from .auth import Access, Rule, authorize, origin_of
 from .contract import operation
 from .schemas import AcceptedEnvelope, AcceptedOut, EmailVerificationConfirm, UserEnvelope
 from .tokens import SIGNED_IN_ERRORS
@@ -51,4 +51,5 @@ async def confirm_verification(data: EmailVerificationConfirm, runtime: Runtime)
     """Prove an address with the token its verification message carried. The token is
     single-use, expires after `EMAIL_VERIFICATION_TTL_SECONDS` (default 86400), and verifies
     only the address it was sent to; any other token gives 422 naming `token`."""
-    return user_response(await verification.verify_email(runtime.db, data.token))
+    origin = origin_of(None, runtime)
+    return user_response(await verification.verify_email(runtime.db, data.token, origin))

@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from itsdangerous import BadData, Signer, base64_decode, base64_encode
 from sqlalchemy import select
@@ -27,6 +28,7 @@ KEY_NAME = "cursors"
 MALFORMED = "Malformed or altered cursor"
 _SORTS: tuple[str, ...] = get_args(SortKey)
 _keys = SigningKey.__table__.c
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,23 @@ class Cursors:
             "per_page": per_page,
             "key": [value.isoformat() if isinstance(value, datetime) else value, row_id],
         }
-        payload = base64_encode(json.dumps(fields, separators=(",", ":"), ensure_ascii=False))
-        return (await self._signed()).sign(payload).decode()
+        return await self.sign(fields)
 
     async def decode(self, text: str) -> Cursor:
         """The cursor a client sent back, or 422 naming `cursor`."""
+        return await self.unsign(text, _cursor_of)
+
+    async def sign(self, fields: dict[str, Any]) -> str:
+        """`fields` (JSON values) as a signed cursor."""
+        payload = base64_encode(json.dumps(fields, separators=(",", ":"), ensure_ascii=False))
+        return (await self._signed()).sign(payload).decode()
+
+    async def unsign(self, text: str, read: Callable[[dict[str, Any]], T]) -> T:
+        """What `read` makes of a signed cursor's fields; 422 naming `cursor` when it is
+        altered, or `read` finds it malformed (ValueError, TypeError, KeyError, IndexError)."""
         try:
             payload = (await self._signed()).unsign(text)
-            return _cursor_of(json.loads(base64_decode(payload)))
+            return read(json.loads(base64_decode(payload)))
         except (BadData, ValueError, TypeError, KeyError, IndexError):
             raise ValidationFailed(details={"cursor": MALFORMED}) from None
 

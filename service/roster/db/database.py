@@ -24,6 +24,7 @@ from ..errors import QueryTooExpensive
 from ..serving.draining import WorkGate
 from ..serving.metrics import Metrics
 from ..settings import Settings
+from . import audit
 
 QUICK_MS = 100  # a read in the quick lane that takes longer starts again in the bounded one
 T = TypeVar("T")
@@ -125,7 +126,12 @@ class Database(ABC):
         self.gate.admit()
 
         def unit(session: Session) -> T:
-            return fn(session, *args, **kwargs)
+            try:
+                return fn(session, *args, **kwargs)
+            finally:
+                events = audit.committed(session)
+                if events:
+                    audit.announce(self.metrics, events)
 
         return await self._write(unit)
 

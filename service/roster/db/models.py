@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import JSON as Json
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..schemas import DEFAULT_ROLE, DEFAULT_STATUS, Role, Status
@@ -123,6 +125,40 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class AuditEvent(Base):
+    """One event of the audit log (docs/API.md §7), written in the transaction of its change.
+    No foreign keys: an event outlives the user, session or key it names."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # an id is never reused after a purge
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    credential_kind: Mapped[str | None] = mapped_column(String(8))
+    credential_id: Mapped[int | None] = mapped_column(BigInteger)
+    target_id: Mapped[int | None] = mapped_column(BigInteger)
+    client_address: Mapped[str | None] = mapped_column(String(45))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    details: Mapped[dict[str, Any]] = mapped_column(Json().with_variant(JSONB(), "postgresql"))
+
+
+# Newest first, `id` breaking ties, by an index walk whatever the filter: the time range alone,
+# or behind one actor, one target or one type (a list of types is one walk per type).
+AUDIT_ORDER = ("occurred_at", "id")
+AUDIT_FILTERED = ("actor_id", "target_id", "type")
+
+
+def _audit_indexes(events: Any) -> None:
+    Index("ix_audit_events_occurred_at_id", events.occurred_at, events.id)
+    for name in AUDIT_FILTERED:
+        Index(f"ix_audit_events_{name}_occurred_at_id", events[name], events.occurred_at, events.id)
+
+
+_audit_indexes(AuditEvent.__table__.c)
+
+
 class IdempotencyKey(Base):
     """The first outcome of a POST made with an `Idempotency-Key`, kept for replay.
 
@@ -218,6 +254,9 @@ class MailMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # A request's origin: for its audit event (docs/API.md §7), written when it is acted on.
+    client_address: Mapped[str | None] = mapped_column(String(45))
+    request_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class MailToken(Base):

@@ -34,6 +34,9 @@ class Claimed:
     lease: datetime
     kind: str = MESSAGE
     written: bool = True
+    # Where a request came from (its audit event's, written when the sender acts on it).
+    client_address: str | None = None
+    request_id: str | None = None
 
 
 def enqueue(session: Session, mail: Mail, now: datetime) -> None:
@@ -41,10 +44,18 @@ def enqueue(session: Session, mail: Mail, now: datetime) -> None:
     _add(session, MESSAGE, mail.to, now, mail.to_name, mail.subject, mail.body)
 
 
-def enqueue_request(session: Session, kind: str, to: str, now: datetime) -> None:
+def enqueue_request(
+    session: Session,
+    kind: str,
+    to: str,
+    now: datetime,
+    client_address: str | None,
+    request_id: str | None,
+) -> None:
     """A request whose message the sender writes when it claims it (`kind`, to `to`): the
-    caller's transaction does the same work whatever the message will be, or if none."""
-    _add(session, kind, to, now)
+    caller's transaction does the same work whatever the message will be, or if none. Where it
+    came from is kept for the audit event the sender may write."""
+    _add(session, kind, to, now, requested=(client_address, request_id))
 
 
 def _add(
@@ -55,6 +66,7 @@ def _add(
     to_name: str | None = None,
     subject: str = "",
     body: str | None = None,
+    requested: tuple[str | None, str | None] = (None, None),
 ) -> None:
     session.add(
         MailMessage(
@@ -67,6 +79,8 @@ def _add(
             attempts=0,
             created_at=now,
             next_attempt_at=now,
+            client_address=requested[0],
+            request_id=requested[1],
         )
     )
 
@@ -127,6 +141,8 @@ def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list
             MailMessage.attempts,
             MailMessage.created_at,
             MailMessage.kind,
+            MailMessage.client_address,
+            MailMessage.request_id,
         )
     ).all()
     session.commit()
@@ -140,6 +156,8 @@ def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list
                 until,
                 row.kind,
                 written=row.body is not None,
+                client_address=row.client_address,
+                request_id=row.request_id,
             )
             for row in rows
         ),

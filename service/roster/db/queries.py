@@ -7,15 +7,30 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
+from typing import cast as typed
 
-from sqlalchemy import Table, Update, bindparam, case, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from ..schemas import UserOut
+from .audit import AUDIT, AUDIT_ORIGIN_COLUMNS
 from .database import Database, Row
 from .models import ApiKey, Token, User
 
-USERS = cast(Table, User.__table__)
+USERS = typed(Table, User.__table__)
 users = USERS.c
 USER_COLUMNS = (
     users.id,
@@ -78,8 +93,8 @@ def caller_statements(credentials: Table, hash_column: str, *extra: Any) -> tupl
     return alone, with_target
 
 
-CALLER_BY_TOKEN, CALLER_AND_USER = caller_statements(cast(Table, Token.__table__), "token_hash")
-_keys = cast(Table, ApiKey.__table__)
+CALLER_BY_TOKEN, CALLER_AND_USER = caller_statements(typed(Table, Token.__table__), "token_hash")
+_keys = typed(Table, ApiKey.__table__)
 CALLER_BY_KEY, KEY_CALLER_AND_USER = caller_statements(
     _keys, "key_hash", _keys.c.scopes.label("scopes")
 )
@@ -170,3 +185,57 @@ def set_user_statement(columns: tuple[str, ...]) -> Update:
 
 def _parameter(name: str) -> Any:
     return bindparam(f"b_{name}", type_=users[name].type)
+
+
+@functools.cache
+def set_user_recorded_statement(columns: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: `set_user_statement` and its `user.updated` audit event in one statement
+    (data-modifying CTEs: one round trip, atomic, no transaction around it). The row, locked
+    first, gives the old values; the event is inserted only when one differs, with
+    `details.changes` built by the server. Columns as `set_user_statement`'s, with `was_` +
+    column the old values and `event_id` the event's id (None: nothing changed); parameters
+    as it, and the origin's (`a_` + its field)."""
+    before = (
+        select(users.id, *(users[name] for name in columns))
+        .where(users.id == bindparam("b_id"))
+        .with_for_update()
+        .cte("before")
+    )
+    now = bindparam("b_now", type_=users.updated_at.type)
+    moved = or_(*(before.c[name].is_distinct_from(_parameter(name)) for name in columns))
+    changed = (
+        update(USERS)
+        .where(users.id == before.c.id)
+        .values(
+            {
+                **{name: _parameter(name) for name in columns},
+                "updated_at": case((moved, now), else_=users.updated_at),
+            }
+        )
+        .returning(*USER_COLUMNS, *(before.c[name].label(f"was_{name}") for name in columns))
+        .cte("changed")
+    )
+    differs = {name: changed.c[f"was_{name}"].is_distinct_from(changed.c[name]) for name in columns}
+    pairs: list[Any] = []
+    for name, differ in differs.items():
+        old_and_new = func.jsonb_build_array(changed.c[f"was_{name}"], changed.c[name])
+        pairs += [literal_column(f"'{name}'"), case((differ, old_and_new))]
+    details = func.jsonb_build_object(
+        literal_column("'changes'"), func.jsonb_strip_nulls(func.jsonb_build_object(*pairs))
+    )
+    origin = [cast(bindparam(f"a_{name}"), AUDIT.c[name].type) for name in AUDIT_ORIGIN_COLUMNS]
+    event = (
+        insert(AUDIT)
+        .from_select(
+            ["type", "occurred_at", *AUDIT_ORIGIN_COLUMNS, "target_id", "details"],
+            select(literal_column("'user.updated'"), now, *origin, changed.c.id, details).where(
+                or_(*differs.values())
+            ),
+        )
+        .returning(AUDIT.c.id)
+        .cte("event")
+    )
+    event_id = select(event.c.id).scalar_subquery().label("event_id")
+    shown = [changed.c[name] for name in USER_FIELDS]
+    was = [changed.c[f"was_{name}"] for name in columns]
+    return select(*shown, *was, event_id).add_cte(event)

@@ -1,6 +1,7 @@
 """Housekeeping, every few minutes, in one place: expired idempotency keys, login and mail
 request attempts older than the longest limit's window, expired tokens and mailed tokens, and
-outbox records of messages done with for a week."""
+outbox records of messages done with for a week, audit events older than AUDIT_RETENTION_DAYS
+(a batch at a time)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..db.models import (
 )
 from ..db.outbox import PENDING
 from ..settings import Settings
+from .audit import purge_expired
 
 logger = logging.getLogger("roster.housekeeping")
 INTERVAL_SECONDS = 300
@@ -47,15 +49,17 @@ async def purge(db: Database, settings: Settings, now: datetime) -> None:
     mailed = await db.write(_delete, delete(MailToken).where(MailToken.expires_at <= now))
     done = (MailMessage.state != PENDING, MailMessage.created_at <= now - OUTBOX_KEPT)
     messages = await db.write(_delete, delete(MailMessage).where(*done))
+    events = await purge_expired(db, settings.audit_retention_days, now)
     logger.debug(
         "purged %d idempotency keys, %d login attempts, %d tokens, %d login addresses, "
-        "%d mailed tokens, %d outbox records",
+        "%d mailed tokens, %d outbox records, %d audit events",
         keys,
         attempts,
         tokens,
         addresses,
         mailed,
         messages,
+        events,
     )
 
 

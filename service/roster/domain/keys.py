@@ -17,10 +17,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from ..db.audit import Origin
 from ..db.database import Database
-from ..db.models import ApiKey, User
+from ..db.models import ApiKey, User, as_utc
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..schemas import ADMIN_SCOPES, KeyOut, NewKeyOut, UserOut
+from .audit import key_event
 from .credentials import PREFIX_LENGTH, new_key
 
 DEFAULT_LIFETIME = timedelta(days=90)
@@ -36,7 +38,9 @@ class KeyRequest:
     expires_at: datetime | None
 
 
-async def create_key(db: Database, owner: UserOut, wanted: KeyRequest, most: int) -> NewKeyOut:
+async def create_key(
+    db: Database, owner: UserOut, wanted: KeyRequest, most: int, origin: Origin
+) -> NewKeyOut:
     """A new key of `owner` (the secret in `key`, this once): 403 for a scope the owner's role
     does not allow, 422 for an expiry outside its bounds, 409 beyond `most` live keys."""
     for scope in wanted.scopes:
@@ -45,7 +49,7 @@ async def create_key(db: Database, owner: UserOut, wanted: KeyRequest, most: int
             raise Forbidden(message, details={"scopes": message})
     now = datetime.now(UTC)
     expires_at = _expiry(wanted.expires_at, now)
-    return await db.write(_insert, owner.id, wanted, expires_at, most, now)
+    return await db.write(_insert, owner.id, wanted, expires_at, most, origin, now)
 
 
 async def list_keys(db: Database, user_id: int) -> list[KeyOut]:
@@ -61,16 +65,25 @@ async def get_key(db: Database, user_id: int, key_id: int) -> KeyOut:
     return found[0]
 
 
-async def revoke_key(db: Database, user_id: int, key_id: int) -> None:
+async def revoke_key(db: Database, user_id: int, key_id: int, origin: Origin) -> None:
     """End one of the user's live keys; 404 for another user's, or an unknown one."""
-    if not await db.write(_revoke, user_id, key_id, datetime.now(UTC)):
+    if not await db.write(_revoke, user_id, key_id, origin, datetime.now(UTC)):
         raise NotFound(KEY_NOT_FOUND)
 
 
-def revoke_all(session: Session, user_id: int) -> None:
+def revoke_all(
+    session: Session, origin: Origin, user_id: int, reason: str | None, now: datetime
+) -> None:
     """Every key of the user ends, in the caller's transaction (a password change or reset, a
-    disabling, a deletion): the caller commits."""
-    session.execute(delete(ApiKey).where(ApiKey.user_id == user_id))
+    disabling, a deletion), each live one recorded as revoked for `reason` (None: a deletion,
+    whose own event says it all): the caller commits."""
+    ended = session.execute(
+        delete(ApiKey).where(ApiKey.user_id == user_id).returning(*_REVOKED)
+    ).all()
+    if reason is not None:
+        for key in ended:
+            if as_utc(key.expires_at) > now:
+                key_event(session, origin, user_id, key, now, reason)
 
 
 def _expiry(asked: datetime | None, now: datetime) -> datetime:
@@ -89,6 +102,7 @@ def _insert(
     wanted: KeyRequest,
     expires_at: datetime,
     most: int,
+    origin: Origin,
     now: datetime,
 ) -> NewKeyOut:
     # The owner's row, locked: two creations at once count each other's key (PostgreSQL;
@@ -117,6 +131,8 @@ def _insert(
         last_used_at=None,
     )
     session.add(key)
+    session.flush()  # the key's id, for its event
+    key_event(session, origin, user_id, key, now)
     session.commit()
     return NewKeyOut(**_out(key).model_dump(), key=secret)
 
@@ -131,16 +147,19 @@ def _live_keys(
     return [_out(row) for row in rows]
 
 
-def _revoke(session: Session, user_id: int, key_id: int, now: datetime) -> bool:
-    result = session.execute(
-        delete(ApiKey).where(
-            ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.expires_at > now
-        )
-    )
+def _revoke(session: Session, user_id: int, key_id: int, origin: Origin, now: datetime) -> bool:
+    revoked = session.execute(
+        delete(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.expires_at > now)
+        .returning(*_REVOKED)
+    ).first()
+    if revoked is not None:
+        key_event(session, origin, user_id, revoked, now, "revoked")
     session.commit()
-    return bool(getattr(result, "rowcount", 0))
+    return revoked is not None
 
 
+_REVOKED = (ApiKey.id, ApiKey.prefix, ApiKey.scopes, ApiKey.expires_at)  # for the event
 _KEY_COLUMNS = (
     ApiKey.id,
     ApiKey.name,

@@ -22,17 +22,20 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..db import outbox
+from ..db.audit import Origin, record
 from ..db.database import Database
-from ..db.models import LoginAttempt, Token, User
+from ..db.models import LoginAttempt, User
 from ..db.outbox import Claimed
 from ..errors import ValidationFailed
 from ..mail.messages import Mail
-from ..schemas import normalize_email
+from ..schemas import UNKNOWN_ADDRESS, normalize_email
 from ..settings import LoginLimits, RateLimit, Settings
 from . import mail_tokens
+from .audit import sessions_ended
 from .keys import revoke_all
 from .passwords import Passwords
 from .rate_limits import Limit, Window, attempt_key, count_attempt, limits_for, refusal
+from .sessions import end_all
 
 if TYPE_CHECKING:  # the sender runs this module's `prepare`: no import cycle at run time
     from .delivery import Sender
@@ -60,12 +63,12 @@ class MailLimits:
 
 
 async def ask_for_reset(
-    db: Database, sender: Sender, settings: Settings, email: str, address: str
+    db: Database, sender: Sender, settings: Settings, email: str, origin: Origin
 ) -> None:
     """Queue a reset request for `email` (normalised), or 429 when over a limit."""
     limits = MailLimits.of(settings)
     normalized = normalize_email(email)
-    windows = await db.write(request_reset, normalized, address, limits, datetime.now(UTC))
+    windows = await db.write(request_reset, normalized, origin, limits, datetime.now(UTC))
     refused = refusal(windows)
     if refused is not None:
         raise refused
@@ -80,7 +83,7 @@ async def reset_password(
     sender: Sender,
     settings: Settings,
     confirmation: Confirmation,
-    address: str,
+    origin: Origin,
 ) -> None:
     """Set the password a reset token allows (422 for a token that allows nothing)."""
     password_hash = await passwords.hash(confirmation.password)
@@ -88,7 +91,7 @@ async def reset_password(
         confirm_reset,
         confirmation.token,
         password_hash,
-        address,
+        origin,
         settings.login_limits,
         datetime.now(UTC),
     )
@@ -101,13 +104,16 @@ class Confirmation(Protocol):
 
 
 def request_reset(
-    session: Session, email: str, address: str, limits: MailLimits, now: datetime
+    session: Session, email: str, origin: Origin, limits: MailLimits, now: datetime
 ) -> list[Window]:
     """Count the request and, if the limits allow it, queue it (a unit of work that commits).
     The same statements whatever the address: the limits' windows, as they now stand."""
+    address = origin.client_address or UNKNOWN_ADDRESS
     windows = count_attempt(session, limits.applying(email, address), now)
     if refusal(windows) is None:
-        outbox.enqueue_request(session, PASSWORD_RESET, email, now)
+        outbox.enqueue_request(
+            session, PASSWORD_RESET, email, now, origin.client_address, origin.request_id
+        )
     session.commit()
     return windows
 
@@ -129,6 +135,9 @@ def prepare(
     lifetime = timedelta(seconds=settings.password_reset_ttl_seconds)
     token = mail_tokens.issue(session, user.id, PASSWORD_RESET, user.email, lifetime, now)
     written = outbox.write(session, claimed, reset_message(user.email, user.name, token, settings))
+    # The request's event, written now that it is known to be for a user (anonymous, as asked).
+    asked = Origin(None, None, None, claimed.client_address, claimed.request_id)
+    record(session, asked, "password.reset_requested", user.id, {}, now)
     session.commit()
     return written
 
@@ -137,7 +146,7 @@ def confirm_reset(
     session: Session,
     token: str,
     password_hash: str,
-    address: str,
+    origin: Origin,
     limits: LoginLimits,
     now: datetime,
 ) -> None:
@@ -146,13 +155,18 @@ def confirm_reset(
     user = mail_tokens.holder(session, token, PASSWORD_RESET, now, User.status == "active")
     if user is None:
         raise ValidationFailed(details={"token": INVALID_TOKEN})
+    record(session, origin, "password.reset", user.id, {}, now)
+    if not user.email_verified:  # the reset's mail reached the address
+        record(session, origin, "email.verified", user.id, {"email": user.email}, now)
     user.password_hash = password_hash
-    user.email_verified = True  # the reset's mail reached the address
+    user.email_verified = True
     user.updated_at = now
-    session.execute(delete(Token).where(Token.user_id == user.id))
-    revoke_all(session, user.id)
+    ended = end_all(session, user.id, keep_token_id=None)
+    sessions_ended(session, origin, user.id, ended, "password_reset", now)
+    revoke_all(session, origin, user.id, "password_reset", now)
     mail_tokens.spend_all(session, user.id, PASSWORD_RESET, now)
     # The email's own limits, from this client address and from anywhere (not the address's).
+    address = origin.client_address or UNKNOWN_ADDRESS
     fresh = [
         attempt_key(limit.name, limit.counted)
         for limit in limits_for(limits, user.email, address, known=False)

@@ -14,11 +14,13 @@ from sqlalchemy import Table, Update, and_, bindparam, delete, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from ..db.audit import Origin
 from ..db.database import Database
 from ..db.models import ApiKey, Token, as_utc
 from ..errors import NotFound
 from ..schemas import ADMIN_SCOPES, SessionOut, UserOut
 from ..serving.tasks import cancel_and_wait
+from .audit import sessions_ended
 
 logger = logging.getLogger("roster.sessions")
 FLUSH_SECONDS = 1.0  # how often noted uses are written
@@ -55,33 +57,43 @@ async def list_sessions(
     return await db.read(_live_sessions, user_id, current_token_id, datetime.now(UTC))
 
 
-async def end_session(db: Database, user_id: int, token_id: int) -> None:
+async def end_session(
+    db: Database, user_id: int, token_id: int, origin: Origin, reason: str = "ended"
+) -> None:
     """End one of the user's live sessions; 404 for another user's or an unknown one."""
-    if not await db.write(_end, user_id, token_id, datetime.now(UTC)):
+    if not await db.write(_end, user_id, token_id, origin, reason, datetime.now(UTC)):
         raise NotFound(SESSION_NOT_FOUND)
 
 
-async def end_sessions(db: Database, user_id: int, keep_token_id: int | None = None) -> None:
+async def end_sessions(
+    db: Database, user_id: int, origin: Origin, keep_token_id: int | None = None
+) -> None:
     """End every session of the user, but `keep_token_id` when given."""
-    await db.write(_end_all_now, user_id, keep_token_id)
+    await db.write(_end_all_now, user_id, origin, keep_token_id)
 
 
-def end_all(session: Session, user_id: int, keep_token_id: int | None) -> None:
-    """In the caller's transaction (a password change, a disabling): the caller commits."""
+def end_all(session: Session, user_id: int, keep_token_id: int | None) -> list[int]:
+    """In the caller's transaction (a password change, a disabling): the caller commits. The
+    live sessions' ids."""
     statement = delete(Token).where(Token.user_id == user_id)
     if keep_token_id is not None:
         statement = statement.where(Token.id != keep_token_id)
-    session.execute(statement)
+    now = datetime.now(UTC)
+    rows = session.execute(statement.returning(Token.id, Token.expires_at)).all()
+    return [row.id for row in rows if as_utc(row.expires_at) > now]
 
 
-def _end_all_now(session: Session, user_id: int, keep_token_id: int | None) -> None:
-    end_all(session, user_id, keep_token_id)
+def _end_all_now(session: Session, user_id: int, origin: Origin, keep_token_id: int | None) -> None:
+    ended = end_all(session, user_id, keep_token_id)
+    sessions_ended(session, origin, user_id, ended, "ended", datetime.now(UTC))
     session.commit()
 
 
-def evict_least_recently_used(session: Session, user_id: int, keep: int, now: datetime) -> None:
-    """Leave the user at most `keep` live sessions, ending the least recently used; expired
-    ones go too. In the caller's transaction."""
+def evict_least_recently_used(
+    session: Session, user_id: int, keep: int, now: datetime
+) -> list[int]:
+    """Leave the user at most `keep` live sessions, ending the least recently used (their
+    ids); expired ones go too. In the caller's transaction."""
     session.execute(delete(Token).where(Token.user_id == user_id, Token.expires_at <= now))
     surplus = (
         select(Token.id)
@@ -92,6 +104,7 @@ def evict_least_recently_used(session: Session, user_id: int, keep: int, now: da
     doomed = list(session.scalars(surplus))
     if doomed:
         session.execute(delete(Token).where(Token.id.in_(doomed)))
+    return doomed
 
 
 class Touches:
@@ -180,11 +193,16 @@ def _live_sessions(
     ]
 
 
-def _end(session: Session, user_id: int, token_id: int, now: datetime) -> bool:
+def _end(
+    session: Session, user_id: int, token_id: int, origin: Origin, reason: str, now: datetime
+) -> bool:
     result = session.execute(
         delete(Token).where(
             and_(Token.id == token_id, Token.user_id == user_id, Token.expires_at > now)
         )
     )
+    ended = bool(getattr(result, "rowcount", 0))
+    if ended:
+        sessions_ended(session, origin, user_id, [token_id], reason, now)
     session.commit()
-    return bool(getattr(result, "rowcount", 0))
+    return ended

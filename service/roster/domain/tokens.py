@@ -9,12 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..db.audit import Origin, record
 from ..db.database import Database
 from ..db.models import Token, User
 from ..db.queries import caller_by_key, caller_by_token
 from ..errors import AccountDisabled, ApiError, EmailNotVerified, Unauthorized
 from ..schemas import UNKNOWN_ADDRESS, TokenOut, UserOut, normalize_email
 from ..settings import LoginLimits
+from .audit import sessions_ended
 from .credentials import hash_token, is_key, new_token
 from .passwords import Passwords
 from .rate_limits import (
@@ -93,40 +95,64 @@ class LoginOutcome:
 
 
 async def log_in(
-    db: Database, passwords: Passwords, attempt: LoginAttempt, policy: LoginPolicy
+    db: Database,
+    passwords: Passwords,
+    attempt: LoginAttempt,
+    policy: LoginPolicy,
+    origin: Origin,
 ) -> LoginOutcome:
     """A new token for valid credentials of an active user; the same 401, in about the same
     time, for a wrong password or an unknown email; 403 `ACCOUNT_DISABLED` (then, when the
     policy requires it, `EMAIL_NOT_VERIFIED`) only once the password is right. The attempt is
-    counted, and refused with 429 when over a limit, before anything else."""
+    counted, and refused with 429 when over a limit, before anything else. Every attempt is
+    an audit event, whatever its outcome."""
     email = normalize_email(attempt.email)
-    windows, found = await db.write(_count_and_find, email, attempt.client_address, policy.limits)
+    windows, found = await db.write(
+        _count_and_find, email, attempt.client_address, policy.limits, origin
+    )
     refused = refusal(windows)
     if refused is not None:
         return LoginOutcome(windows, refusal=refused)
     if found is None:
         await passwords.verify_nobody(attempt.password)
-        return LoginOutcome(windows, refusal=_bad_credentials())
+        return await _refused(db, origin, windows, None, "bad_credentials", _bad_credentials())
     user_id, password_hash, status, email_verified = found
     if not await passwords.verify(password_hash, attempt.password):
-        return LoginOutcome(windows, refusal=_bad_credentials())
+        return await _refused(db, origin, windows, user_id, "bad_credentials", _bad_credentials())
     if status != "active":
-        return LoginOutcome(windows, refusal=AccountDisabled())
+        return await _refused(db, origin, windows, user_id, "disabled", AccountDisabled())
     if policy.require_verified_email and not email_verified:
-        return LoginOutcome(windows, refusal=EmailNotVerified())
+        return await _refused(db, origin, windows, user_id, "unverified", EmailNotVerified())
     if passwords.needs_rehash(password_hash):
         await set_password_hash(db, user_id, await passwords.hash(attempt.password))
-    token = await db.write(_issue_token, user_id, attempt, policy)
+    token = await db.write(_issue_token, user_id, attempt, policy, origin)
     return LoginOutcome(windows, token=token)
 
 
-async def log_out(db: Database, caller: Caller) -> None:
+async def log_out(db: Database, caller: Caller, origin: Origin) -> None:
     assert caller.token_id is not None, "a key is refused on the sessions routes"
-    await end_session(db, caller.user.id, caller.token_id)
+    await end_session(db, caller.user.id, caller.token_id, origin, reason="logout")
+
+
+async def _refused(
+    db: Database,
+    origin: Origin,
+    windows: list[Window],
+    user_id: int | None,
+    reason: str,
+    refused: ApiError,
+) -> LoginOutcome:
+    await db.write(_login_failed, origin, user_id, reason)
+    return LoginOutcome(windows, refusal=refused)
+
+
+def _login_failed(session: Session, origin: Origin, user_id: int | None, reason: str) -> None:
+    record(session, origin, "login.failed", user_id, {"reason": reason}, datetime.now(UTC))
+    session.commit()
 
 
 def _count_and_find(
-    session: Session, email: str, address: str, limits: LoginLimits
+    session: Session, email: str, address: str, limits: LoginLimits, origin: Origin
 ) -> tuple[list[Window], Credentials | None]:
     """Find the credentials to check, and count the attempt under the limits that apply to
     it (an address the user logged in from lately is spared the per-account one); nothing
@@ -142,6 +168,9 @@ def _count_and_find(
         ).first()
     known = row is not None and is_known_address(session, row.id, address, limits, now)
     windows = count_attempt(session, limits_for(limits, email, address, known), now)
+    if refusal(windows) is not None:
+        target = None if row is None else row.id
+        record(session, origin, "login.failed", target, {"reason": "rate_limited"}, now)
     session.commit()
     if row is None or refusal(windows) is not None:
         return windows, None
@@ -149,12 +178,13 @@ def _count_and_find(
 
 
 def _issue_token(
-    session: Session, user_id: int, attempt: LoginAttempt, policy: LoginPolicy
+    session: Session, user_id: int, attempt: LoginAttempt, policy: LoginPolicy, origin: Origin
 ) -> TokenOut:
     token, token_hash = new_token()
     now = datetime.now(UTC)
     expires_at = now + timedelta(seconds=policy.ttl_seconds)
-    evict_least_recently_used(session, user_id, policy.max_tokens_per_user - 1, now)
+    evicted = evict_least_recently_used(session, user_id, policy.max_tokens_per_user - 1, now)
+    sessions_ended(session, origin, user_id, evicted, "evicted", now)
     row = Token(
         token_hash=token_hash,
         user_id=user_id,
@@ -169,6 +199,8 @@ def _issue_token(
     session.add(row)
     remember_address(session, user_id, attempt.client_address, now)
     try:
+        session.flush()  # the session's id, for the event
+        record(session, origin, "login.succeeded", user_id, {"session_id": row.id}, now)
         session.commit()
     except IntegrityError:  # the user was deleted after the password was checked
         session.rollback()

@@ -17,20 +17,22 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..db.audit import Origin, announce, record
 from ..db.database import Database
 from ..db.models import User
 from ..db.queries import (
     USER_BY_ID,
-    set_user_statement,
+    set_user_recorded_statement,
     update_user_statement,
     user_from_row,
     user_out,
 )
 from ..errors import Conflict, Forbidden, NotFound
 from ..schemas import DEFAULT_STATUS, Role, Status, UserOut
+from .audit import sessions_ended, user_changes
 from .keys import revoke_all
 from .passwords import Passwords
-from .sessions import Caller, end_all
+from .sessions import end_all
 
 if TYPE_CHECKING:  # verification imports tokens, which imports this module
     from .verification import Verifications
@@ -50,13 +52,16 @@ async def create_user(
     email: str,
     password: str,
     role: Role,
+    origin: Origin,
     status: Status = DEFAULT_STATUS,
     verifications: Verifications | None = None,
 ) -> UserOut:
     """A new user, sent a verification message in the same transaction; without
     `verifications` (an operator's `roster create-user`), verified already."""
     password_hash = await passwords.hash(password)
-    user = await db.write(_insert_user, name, email, password_hash, role, status, verifications)
+    user = await db.write(
+        _insert_user, name, email, password_hash, role, status, origin, verifications
+    )
     if verifications is not None:
         verifications.committed(1)
     return user
@@ -68,7 +73,7 @@ async def update_user(
     user_id: int,
     changes: dict[str, Any],
     precondition: Precondition | None,
-    actor: Caller,
+    origin: Origin,
     verifications: Verifications,
 ) -> UserOut:
     """Apply `changes` (validated fields) to a user, as `actor`; a password always counts as a
@@ -76,25 +81,28 @@ async def update_user(
     An admin cannot disable themself. A new email is unverified: a verification goes to it,
     and a notice to the old one.
 
-    An update that changes nothing keeps `updated_at`, and so the ETag.
+    An update that changes nothing keeps `updated_at`, and so the ETag, and records no event.
     """
-    if changes.get("status") == "disabled" and user_id == actor.user.id:
+    if changes.get("status") == "disabled" and user_id == origin.actor_id:
         raise Forbidden(CANNOT_DISABLE_SELF, details={"status": CANNOT_DISABLE_SELF})
-    if precondition is None and changes and not changes.keys() & NOT_ALONE:
-        # Nothing to check first, nothing else to change: the UPDATE alone (the hot path).
-        return await _set_user(db, user_id, changes)
+    alone = precondition is None and changes and not changes.keys() & NOT_ALONE
+    if alone and db.dialect == "postgresql":
+        # Nothing to check first, nothing else to change: one statement (the hot path).
+        return await _set_user(db, user_id, changes, origin)
     password = changes.pop("password", None)
     password_hash = None if password is None else await passwords.hash(password)
     user, messages = await db.write(
-        _update_user, user_id, changes, password_hash, precondition, actor.token_id, verifications
+        _update_user, user_id, changes, password_hash, precondition, origin, verifications
     )
     if messages:
         verifications.committed(messages)
     return user
 
 
-async def delete_user(db: Database, user_id: int, precondition: Precondition | None) -> None:
-    await db.write(_delete_user, user_id, precondition)
+async def delete_user(
+    db: Database, user_id: int, precondition: Precondition | None, origin: Origin
+) -> None:
+    await db.write(_delete_user, user_id, precondition, origin)
 
 
 async def set_password_hash(db: Database, user_id: int, password_hash: str) -> None:
@@ -109,6 +117,7 @@ def _insert_user(
     password_hash: str,
     role: Role,
     status: Status,
+    origin: Origin,
     verifications: Verifications | None,
 ) -> UserOut:
     now = datetime.now(UTC)
@@ -127,21 +136,31 @@ def _insert_user(
         session.flush()  # the user's id, for the token; a taken email fails here
     if verifications is not None:
         verifications.queue(session, user.id, name, email, now)
+    record(session, origin, "user.created", user.id, {"role": role}, now)
     session.commit()
     return user_out(user)
 
 
-async def _set_user(db: Database, user_id: int, changes: dict[str, Any]) -> UserOut:
-    """One UPDATE … RETURNING: the user as changed (`updated_at` kept if nothing was)."""
+async def _set_user(db: Database, user_id: int, changes: dict[str, Any], origin: Origin) -> UserOut:
+    """PostgreSQL: one statement, the UPDATE and its event: the user as changed
+    (`updated_at` kept, and no event, if nothing was)."""
+    columns = tuple(sorted(changes))
     parameters = {f"b_{column}": value for column, value in changes.items()}
-    statement = set_user_statement(tuple(sorted(changes)))
-    with _email_must_be_unique():
-        row = await db.first_written(
-            statement, {**parameters, "b_id": user_id, "b_now": datetime.now(UTC)}
-        )
+    now = datetime.now(UTC)
+    row = await db.first_written(
+        set_user_recorded_statement(columns),
+        {**parameters, **origin.columns("a_"), "b_id": user_id, "b_now": now},
+    )
     user = None if row is None else user_from_row(row)
     if user is None:
         raise NotFound("User not found")
+    if row is not None and row["event_id"] is not None:
+        before = {name: row[f"was_{name}"] for name in columns}
+        details = {"changes": user_changes(before, changes, password=False)}
+        event = {"id": row["event_id"], "type": "user.updated", "occurred_at": now}
+        announce(
+            db.metrics, [{**event, **origin.columns(), "target_id": user_id, "details": details}]
+        )
     return user
 
 
@@ -151,7 +170,7 @@ def _update_user(
     changes: dict[str, Any],
     password_hash: str | None,
     precondition: Precondition | None,
-    keep_token_id: int | None,
+    origin: Origin,
     verifications: Verifications,
 ) -> tuple[UserOut, int]:
     """Core statements on the session's connection: one locked read, one UPDATE; the user,
@@ -166,16 +185,24 @@ def _update_user(
     if not values and password_hash is None:
         session.commit()
         return user_out(row), 0
-    values["updated_at"] = datetime.now(UTC)
+    now = values["updated_at"] = datetime.now(UTC)
+    record(
+        session,
+        origin,
+        "user.updated",
+        user_id,
+        {"changes": user_changes(row._mapping, values, password_hash is not None)},
+        now,
+    )
     if "email" in values:
         values["email_verified"] = False  # until the new address is proved
     if values.get("status") == "disabled":
-        end_all(session, user_id, keep_token_id=None)  # at once: tokens are read per request
-        revoke_all(session, user_id)
+        # At once: credentials are read per request.
+        _end_credentials(session, origin, user_id, None, "disabled", now)
     if password_hash is not None:
         values["password_hash"] = password_hash
-        end_all(session, user_id, keep_token_id)
-        revoke_all(session, user_id)
+        keep = origin.credential_id if origin.credential_kind == "session" else None
+        _end_credentials(session, origin, user_id, keep, "password_changed", now)
     parameters = {f"b_{column}": value for column, value in values.items()}
     statement = update_user_statement(tuple(sorted(values)))
     with _email_must_be_unique(session):
@@ -199,12 +226,28 @@ def _mail_email_change(
     return 2
 
 
-def _delete_user(session: Session, user_id: int, precondition: Precondition | None) -> None:
+def _end_credentials(
+    session: Session,
+    origin: Origin,
+    user_id: int,
+    keep_token_id: int | None,
+    reason: str,
+    now: datetime,
+) -> None:
+    """End the user's sessions (but `keep_token_id`) and API keys, each recorded."""
+    sessions_ended(session, origin, user_id, end_all(session, user_id, keep_token_id), reason, now)
+    revoke_all(session, origin, user_id, reason, now)
+
+
+def _delete_user(
+    session: Session, user_id: int, precondition: Precondition | None, origin: Origin
+) -> None:
     user = _locked_user(session, user_id)
     if precondition is not None:
         precondition(user_out(user))
     end_all(session, user_id, keep_token_id=None)
-    revoke_all(session, user_id)
+    revoke_all(session, origin, user_id, None, datetime.now(UTC))
+    record(session, origin, "user.deleted", user_id, {"email": user.email}, datetime.now(UTC))
     session.delete(user)
     session.commit()
 

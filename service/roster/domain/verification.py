@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from ..db import outbox
+from ..db.audit import Origin, record
 from ..db.database import Database
 from ..db.queries import user_out
 from ..errors import Conflict, ValidationFailed
@@ -86,9 +87,9 @@ async def ask_for_verification(
     verifications.committed(1)
 
 
-async def verify_email(db: Database, token: str) -> UserOut:
+async def verify_email(db: Database, token: str, origin: Origin) -> UserOut:
     """The user a live verification token names, now verified; 422 for any other token."""
-    return await db.write(_confirm, token, datetime.now(UTC))
+    return await db.write(_confirm, token, origin, datetime.now(UTC))
 
 
 def _request_verification(
@@ -106,13 +107,14 @@ def _request_verification(
     return windows
 
 
-def _confirm(session: Session, token: str, now: datetime) -> UserOut:
+def _confirm(session: Session, token: str, origin: Origin, now: datetime) -> UserOut:
     user = mail_tokens.holder(session, token, EMAIL_VERIFICATION, now)
     if user is None:
         raise ValidationFailed(details={"token": INVALID_TOKEN})
     if not user.email_verified:
         user.email_verified = True
         user.updated_at = now
+        record(session, origin, "email.verified", user.id, {"email": user.email}, now)
     # The address is proved: no token sent to it is needed any more.
     mail_tokens.spend_all(session, user.id, EMAIL_VERIFICATION, now)
     session.commit()

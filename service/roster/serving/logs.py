@@ -94,6 +94,10 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
         }
         line.update(getattr(record, "access", {}))
+        audited = getattr(record, "audit", None)
+        if audited is not None:  # an audit event: every field of it, as §7 shows it
+            line["audit_event"] = True
+            line.update(audited)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()

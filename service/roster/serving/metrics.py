@@ -69,6 +69,9 @@ class Metrics:
     def mail_oldest_unsent(self, seconds: float) -> None:
         """How long the oldest message not yet sent has waited (0: none waits)."""
 
+    def audit_event(self, kind: str) -> None:
+        """An audit event of type `kind` was written (its transaction committed)."""
+
     def exposition(self) -> bytes:
         return b""
 
@@ -147,6 +150,12 @@ class PrometheusMetrics(Metrics):
             multiprocess_mode="livemax",
             registry=None,
         )
+        self._audit = Counter(
+            "roster_audit_events",
+            "Audit events written, by type.",
+            ("type",),
+            registry=None,
+        )
         # Every series exists from the start, at zero (and every sample file is opened now).
         for outcome in LOGIN_OUTCOMES:
             self._logins.labels(outcome)
@@ -197,6 +206,9 @@ class PrometheusMetrics(Metrics):
 
     def mail_oldest_unsent(self, seconds: float) -> None:
         self._mail_oldest.set(seconds)
+
+    def audit_event(self, kind: str) -> None:
+        self._audit.labels(kind).inc()
 
     def exposition(self) -> bytes:
         registry = CollectorRegistry()

@@ -33,6 +33,7 @@ import pytest
 from sqlalchemy import text
 
 from ..app import create_app
+from ..db.audit import CLI
 from ..db.connect import create_engine, open_database
 from ..db.migrations import upgrade
 from ..domain.passwords import Passwords
@@ -267,7 +268,7 @@ class _Factory:
         db = open_database(settings)
         passwords = Passwords(settings.password_hashing)
         try:
-            await create_user(db, passwords, name, email, password, "admin")
+            await create_user(db, passwords, name, email, password, "admin", CLI)
         finally:
             passwords.close()
             await db.close()

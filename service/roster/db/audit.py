@@ -1,0 +1,242 @@
+"""The audit log's writing side (docs/API.md §7): an event joins the transaction of its change,
+and is announced (a log line, a count) only once that transaction has committed.
+
+`record` inserts the event on the unit of work's session and notes it there; the session's
+commit moves it to the announced; a rollback forgets it. `Database.write` announces what its
+unit committed. So an event is written, logged and counted if and only if its change is.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from ..schemas import UNKNOWN_ADDRESS
+from ..serving.metrics import Metrics
+from .models import AuditEvent, as_utc
+
+logger = logging.getLogger("roster.audit")
+AUDIT = cast(Table, AuditEvent.__table__)
+INSERT_EVENT = insert(AUDIT)  # built once; the id comes back by RETURNING (or lastrowid)
+# An event's columns that say where it came from (an `Origin`'s fields).
+AUDIT_ORIGIN_COLUMNS = (
+    "actor_id",
+    "credential_kind",
+    "credential_id",
+    "client_address",
+    "request_id",
+)
+_PENDING = "roster_audit_pending"  # recorded in the session's transaction, not yet committed
+_COMMITTED = "roster_audit_committed"  # committed, not yet announced
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a change comes from: the caller (None: anonymous, or the command line), the
+    credential it used (`session`, `key` or `cli`, and its id), the client's address and the
+    request's id."""
+
+    actor_id: int | None
+    credential_kind: str | None
+    credential_id: int | None
+    client_address: str | None
+    request_id: str | None
+
+    def __post_init__(self) -> None:
+        if self.client_address == UNKNOWN_ADDRESS:
+            object.__setattr__(self, "client_address", None)
+
+    def columns(self, prefix: str = "") -> dict[str, Any]:
+        """Its fields by column name (`prefix`ed: a statement's parameters)."""
+        return {prefix + name: getattr(self, name) for name in AUDIT_ORIGIN_COLUMNS}
+
+
+CLI = Origin(None, "cli", None, None, None)  # `roster create-user`
+NOWHERE = Origin(None, None, None, None, None)  # the service itself
+
+
+def record(
+    session: Session,
+    origin: Origin,
+    kind: str,
+    target_id: int | None,
+    details: dict[str, Any],
+    now: datetime,
+) -> None:
+    """An event of type `kind`, in the session's transaction (the caller commits)."""
+    values = {
+        "type": kind,
+        "occurred_at": now,
+        **origin.columns(),
+        "target_id": target_id,
+        "details": details,
+    }
+    result = session.connection().execute(INSERT_EVENT, values)
+    values["id"] = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    session.info.setdefault(_PENDING, []).append(values)
+
+
+def committed(session: Session) -> list[dict[str, Any]]:
+    """The events the session committed since this was last asked (and forgets them)."""
+    found: list[dict[str, Any]] = session.info.pop(_COMMITTED, [])
+    return found
+
+
+def announce(metrics: Metrics, events: list[dict[str, Any]]) -> None:
+    """Committed events: counted by type, and one log line each (marked, for LOG_FORMAT=json,
+    as an audit event with all its fields)."""
+    for written in events:
+        metrics.audit_event(written["type"])
+        fields = {**as_shown(written), "occurred_at": written["occurred_at"].isoformat()}
+        logger.info(
+            "audit %s actor=%s target=%s request=%s",
+            written["type"],
+            written["actor_id"],
+            written["target_id"],
+            written["request_id"],
+            extra={"audit": fields},
+        )
+
+
+def as_shown(row: Any) -> dict[str, Any]:
+    """An event's columns (a row by name, or recorded values) as §7 shows the event."""
+    kind = row["credential_kind"]
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "occurred_at": row["occurred_at"],
+        "actor_id": row["actor_id"],
+        "credential": None if kind is None else {"kind": kind, "id": row["credential_id"]},
+        "target_id": row["target_id"],
+        "client_address": row["client_address"],
+        "request_id": row["request_id"],
+        "details": row["details"],
+    }
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        session.info.setdefault(_COMMITTED, []).extend(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, _previous: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+# The reading side: newest first, (occurred_at, id) descending, by index walks only.
+Key = tuple[datetime, int]  # where a page ends: the last event's time and id
+_events = AUDIT.c
+_COLUMNS = (
+    _events.id,
+    _events.type,
+    _events.occurred_at,
+    _events.actor_id,
+    _events.credential_kind,
+    _events.credential_id,
+    _events.target_id,
+    _events.client_address,
+    _events.request_id,
+    _events.details,
+)
+_NEWEST_FIRST = (_events.occurred_at.desc(), _events.id.desc())
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a listing shows: every condition holds (`involving`: a user's own log,
+    the events whose actor or target they are)."""
+
+    types: tuple[str, ...] | None = None
+    actor_id: int | None = None
+    target_id: int | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    involving: int | None = None
+
+
+def find_events(
+    connection: Connection, wanted: EventFilter, limit: int, after: Key | None
+) -> list[dict[str, Any]]:
+    """Up to `limit` events after `after`, newest first, as §7 shows them."""
+    rows = connection.execute(events_statement(wanted, limit, after)).mappings()
+    return [{**as_shown(row), "occurred_at": as_utc(row["occurred_at"])} for row in rows]
+
+
+def events_statement(wanted: EventFilter, limit: int, after: Key | None) -> Select[Any]:
+    """One index walk per branch (an event type of a list, the actor or the target side of a
+    user's own log), each stopped at `limit`, merged: a walk never reads past its page, so a
+    page costs the same at ten million events as at ten."""
+    common = _conditions(wanted, after)
+    walks = [
+        select(*_COLUMNS).where(*common, *branch).order_by(*_NEWEST_FIRST).limit(limit)
+        for branch in _branches(wanted)
+    ]
+    if len(walks) == 1:
+        return walks[0]
+    merged = union_all(*(select(walk.subquery()) for walk in walks)).subquery()
+    return select(merged).order_by(merged.c.occurred_at.desc(), merged.c.id.desc()).limit(limit)
+
+
+def _conditions(wanted: EventFilter, after: Key | None) -> list[ColumnElement[bool]]:
+    conditions = []
+    if wanted.actor_id is not None:
+        conditions.append(_events.actor_id == wanted.actor_id)
+    if wanted.target_id is not None:
+        conditions.append(_events.target_id == wanted.target_id)
+    if wanted.since is not None:
+        conditions.append(_events.occurred_at >= wanted.since)
+    if wanted.until is not None:
+        conditions.append(_events.occurred_at < wanted.until)
+    if after is not None:
+        conditions.append(tuple_(_events.occurred_at, _events.id) < tuple_(*after))
+    return conditions
+
+
+def _branches(wanted: EventFilter) -> list[list[ColumnElement[bool]]]:
+    """The walks: one per type of a list, times the two sides of a user's own log (the
+    target side leaves out what the actor side has)."""
+    types: list[list[ColumnElement[bool]]] = [[]]
+    if wanted.types is not None:
+        types = [[_events.type == kind] for kind in wanted.types]
+    if wanted.involving is None:
+        return types
+    me = wanted.involving
+    sides = [
+        [_events.actor_id == me],
+        [_events.target_id == me, or_(_events.actor_id.is_(None), _events.actor_id != me)],
+    ]
+    return [kind + side for kind in types for side in sides]
+
+
+def purge_older(session: Session, cutoff: datetime, batch: int) -> int:
+    """Remove up to `batch` events older than `cutoff`, oldest first, and commit: a short
+    transaction that writers barely wait for. How many went."""
+    oldest = (
+        select(_events.id)
+        .where(_events.occurred_at < cutoff)
+        .order_by(_events.occurred_at, _events.id)
+        .limit(batch)
+    )
+    result = session.execute(delete(AUDIT).where(_events.id.in_(oldest.scalar_subquery())))
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
