@@ -188,6 +188,20 @@ def _parameter(name: str) -> Any:
 
 
 @functools.cache
+def set_user_if_statement(columns: tuple[str, ...]) -> Update:
+    """`set_user_statement` that changes the row only while its columns hold what was seen
+    (parameters `k_` + column): the old values known without reading them again."""
+    seen = (users[name].is_not_distinct_from(bindparam(f"k_{name}")) for name in columns)
+    return set_user_statement(columns).where(*seen)
+
+
+@functools.cache
+def user_fields_statement(columns: tuple[str, ...]) -> Select[Any]:
+    """`SELECT <columns> FROM users WHERE id = :user_id`, built once per set of columns."""
+    return select(*(users[name] for name in columns)).where(users.id == bindparam("user_id"))
+
+
+@functools.cache
 def set_user_recorded_statement(columns: tuple[str, ...]) -> Select[Any]:
     """PostgreSQL: `set_user_statement` and its `user.updated` audit event in one statement
     (data-modifying CTEs: one round trip, atomic, no transaction around it). The row, locked

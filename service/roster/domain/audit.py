@@ -8,7 +8,6 @@ body: a password change shows as `["***", "***"]`.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +21,6 @@ from ..errors import ValidationFailed
 from ..pages import CursorPage
 from ..schemas import AuditEventOut, AuditListQuery
 
-logger = logging.getLogger("roster.audit")
 CHANGED_FIELDS = ("name", "email", "role", "status")  # shown old and new
 HIDDEN = "***"
 DEFAULT_PER_PAGE = 20

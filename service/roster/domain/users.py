@@ -18,12 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db.audit import Origin, announce, record
-from ..db.database import Database
+from ..db.database import Database, Row, first_row
 from ..db.models import User
 from ..db.queries import (
     USER_BY_ID,
+    set_user_if_statement,
     set_user_recorded_statement,
+    set_user_statement,
     update_user_statement,
+    user_fields_statement,
     user_from_row,
     user_out,
 )
@@ -75,6 +78,7 @@ async def update_user(
     precondition: Precondition | None,
     origin: Origin,
     verifications: Verifications,
+    seen: UserOut | None = None,
 ) -> UserOut:
     """Apply `changes` (validated fields) to a user, as `actor`; a password always counts as a
     change, and ends the user's other sessions and every API key; disabling ends all of both.
@@ -86,9 +90,9 @@ async def update_user(
     if changes.get("status") == "disabled" and user_id == origin.actor_id:
         raise Forbidden(CANNOT_DISABLE_SELF, details={"status": CANNOT_DISABLE_SELF})
     alone = precondition is None and changes and not changes.keys() & NOT_ALONE
-    if alone and db.dialect == "postgresql":
-        # Nothing to check first, nothing else to change: one statement (the hot path).
-        return await _set_user(db, user_id, changes, origin)
+    if alone:
+        # Nothing to check first, nothing else to change (the hot path).
+        return await _set_user(db, user_id, changes, origin, seen)
     password = changes.pop("password", None)
     password_hash = None if password is None else await passwords.hash(password)
     user, messages = await db.write(
@@ -141,27 +145,61 @@ def _insert_user(
     return user_out(user)
 
 
-async def _set_user(db: Database, user_id: int, changes: dict[str, Any], origin: Origin) -> UserOut:
-    """PostgreSQL: one statement, the UPDATE and its event: the user as changed
-    (`updated_at` kept, and no event, if nothing was)."""
+async def _set_user(
+    db: Database, user_id: int, changes: dict[str, Any], origin: Origin, seen: UserOut | None
+) -> UserOut:
+    """The user as changed, and its event, with the fewest statements the backend allows
+    (`updated_at` kept, and no event, if nothing changed)."""
     columns = tuple(sorted(changes))
     parameters = {f"b_{column}": value for column, value in changes.items()}
     now = datetime.now(UTC)
-    row = await db.first_written(
-        set_user_recorded_statement(columns),
-        {**parameters, **origin.columns("a_"), "b_id": user_id, "b_now": now},
-    )
+    parameters.update({"b_id": user_id, "b_now": now})
+    if db.dialect != "postgresql":  # one writer: the read, the UPDATE and the event in one turn
+        row = await db.write(_set_user_recorded, user_id, columns, parameters, origin, seen, now)
+    else:  # one statement: no transaction around it, one round trip
+        row = await db.first_written(
+            set_user_recorded_statement(columns), {**parameters, **origin.columns("a_")}
+        )
+        if row is not None and row["event_id"] is not None:
+            before = {name: row[f"was_{name}"] for name in columns}
+            details = {"changes": user_changes(before, changes, password=False)}
+            event = {"id": row["event_id"], "type": "user.updated", "occurred_at": now}
+            shown = {**event, **origin.columns(), "target_id": user_id, "details": details}
+            announce(db.metrics, [shown])
     user = None if row is None else user_from_row(row)
     if user is None:
         raise NotFound("User not found")
-    if row is not None and row["event_id"] is not None:
-        before = {name: row[f"was_{name}"] for name in columns}
-        details = {"changes": user_changes(before, changes, password=False)}
-        event = {"id": row["event_id"], "type": "user.updated", "occurred_at": now}
-        announce(
-            db.metrics, [{**event, **origin.columns(), "target_id": user_id, "details": details}]
-        )
     return user
+
+
+def _set_user_recorded(
+    session: Session,
+    user_id: int,
+    columns: tuple[str, ...],
+    parameters: dict[str, Any],
+    origin: Origin,
+    seen: UserOut | None,
+    now: datetime,
+) -> Row | None:
+    """SQLite: the UPDATE … RETURNING and, if a value differs from the old one, the event. The
+    old values are the ones the request saw (`seen`) when the row still holds them, else read."""
+    connection = session.connection()
+    row = None
+    if seen is not None:
+        before: Any = {name: getattr(seen, name) for name in columns}
+        held = {f"k_{name}": value for name, value in before.items()}
+        row = first_row(connection, set_user_if_statement(columns), {**parameters, **held})
+    if row is None:  # changed since it was seen (or not seen): read, then write
+        before = first_row(connection, user_fields_statement(columns), {"user_id": user_id})
+        if before is None:
+            return None
+        row = first_row(connection, set_user_statement(columns), parameters)
+        assert row is not None  # the writer is alone: the row read is still there
+    changes = user_changes(before, {name: row[name] for name in columns}, password=False)
+    if changes:
+        record(session, origin, "user.updated", user_id, {"changes": changes}, now)
+    session.commit()
+    return row
 
 
 def _update_user(

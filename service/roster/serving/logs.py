@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s pid=%(process)d [%(request_id)s] %(message)s"
+AUDIT_LOGGER = "roster.audit"
 LOGGERS = ("roster", "quart.app", "quart.serving", "hypercorn.error", "alembic")
 
 _records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
@@ -126,6 +127,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
+    # Audit events are lines of their own for log shippers, in JSON (docs/API.md §7).
+    logging.getLogger(AUDIT_LOGGER).setLevel(level if log_format == "json" else logging.WARNING)
 
 
 @atexit.register
