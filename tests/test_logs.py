@@ -67,6 +67,16 @@ async def test_json_logs_are_one_object_per_line_and_hold_no_secret(
     assert read["client_address"] == "127.0.0.1"
     assert isinstance(read["duration_ms"], float)
     assert_no_secrets(log, token, wrong_password)
+    # Each audit event is one line too, marked, with every field of the event (§7).
+    audited = [line for line in parsed if line.get("audit_event") is True]
+    kinds = sorted(line["type"] for line in audited)
+    assert kinds == ["login.failed", "login.failed", "login.succeeded", "user.created"]
+    for line in audited:
+        assert set(line) >= {"id", "occurred_at", "actor_id", "credential", "target_id"}
+        assert line["client_address"] == "127.0.0.1"
+    (created,) = [line for line in audited if line["type"] == "user.created"]
+    assert created["target_id"] == user_id
+    assert created["details"] == {"role": "user"}
 
 
 @pytest.mark.e2e
@@ -79,6 +89,7 @@ async def test_text_logs_hold_no_secret_either(database_url: str, tmp_path: Path
     assert f"user={user_id}" in read
     assert "client=127.0.0.1" in read
     assert_no_secrets(log, token, wrong_password)
+    assert "roster.audit" not in log  # audit lines are for shippers of JSON logs
 
 
 @pytest.mark.e2e
