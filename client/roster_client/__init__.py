@@ -5,7 +5,10 @@
 """
 
 from .client import (
+    AuditEvent,
+    AuditEvents,
     EmailVerifications,
+    EventPage,
     Introspection,
     Key,
     Keys,
@@ -46,14 +49,17 @@ from .errors import (
     ValidationFailed,
 )
 
-__version__ = "1.2.0a1"
+__version__ = "1.2.0"
 __all__ = [
     "AccountDisabled",
     "ApiError",
+    "AuditEvent",
+    "AuditEvents",
     "BadRequest",
     "Conflict",
     "EmailNotVerified",
     "EmailVerifications",
+    "EventPage",
     "Forbidden",
     "IdempotencyKeyInUse",
     "IdempotencyKeyReused",

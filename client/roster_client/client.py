@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -54,6 +54,7 @@ Token = models.TokenOut
 Key = models.KeyOut
 NewKey = models.NewKeyOut  # a key just created: `key` holds its secret, shown this once
 Introspection = models.IntrospectionOut
+AuditEvent = models.AuditEventOut
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,15 @@ class Page:
     page: int | None = None
     total: int | None = None
     pages: int | None = None
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of the audit log, newest first; `next_cursor` when more follow."""
+
+    events: list[AuditEvent]
+    per_page: int
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,7 @@ class RosterClient:
         self.password_resets = PasswordResets(self)
         self.email_verifications = EmailVerifications(self)
         self.keys = Keys(self)
+        self.audit_events = AuditEvents(self)
 
     async def __aenter__(self) -> RosterClient:
         return self
@@ -401,6 +412,67 @@ class Keys:
         key_id = key if isinstance(key, int) else key.id
         path = f"/api/keys/{key_id}" if user is None else f"{_path(user)}/keys/{key_id}"
         await self._client.request("DELETE", path, ok_after_retry=(404,))
+
+
+class AuditEvents:
+    """/api/audit-events (an admin, or a key with `audit:read`) and, with `own=True`,
+    /api/profile/audit-events: your own security log."""
+
+    def __init__(self, client: RosterClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        *,
+        own: bool = False,
+        type: str | Sequence[str] | None = None,
+        actor_id: int | None = None,
+        target_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        per_page: int | None = None,
+        cursor: str | None = None,
+    ) -> EventPage:
+        """A page of events, newest first: those of `type` (one or several), by `actor_id`, on
+        `target_id`, from `since` (inclusive) until `until` (exclusive); or after `cursor`."""
+        params = {
+            "type": type if type is None or isinstance(type, str) else ",".join(type),
+            "actor_id": actor_id, "target_id": target_id,
+            "since": None if since is None else since.isoformat(),
+            "until": None if until is None else until.isoformat(),
+            "per_page": per_page, "cursor": cursor,
+        }  # fmt: skip
+        path = "/api/profile/audit-events" if own else "/api/audit-events"
+        body = (await self._client.request("GET", path, params=params)).json()
+        return EventPage(
+            events=[AuditEvent.model_validate(item) for item in body["data"]],
+            per_page=body["meta"]["per_page"],
+            next_cursor=body["meta"]["next_cursor"],
+        )
+
+    async def iterate(
+        self,
+        *,
+        own: bool = False,
+        type: str | Sequence[str] | None = None,
+        actor_id: int | None = None,
+        target_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        per_page: int = 100,
+    ) -> AsyncIterator[AuditEvent]:
+        """Every matching event, newest first, page after page through cursors (events
+        written meanwhile are newer than the walk: none is skipped or repeated)."""
+        page = await self.list(
+            own=own, type=type, actor_id=actor_id, target_id=target_id, since=since,
+            until=until, per_page=per_page,
+        )  # fmt: skip
+        while True:
+            for event in page.events:
+                yield event
+            if page.next_cursor is None:
+                return
+            page = await self.list(own=own, cursor=page.next_cursor)
 
 
 class PasswordResets:

@@ -5,12 +5,17 @@ document differ."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class AcceptedOut(BaseModel):
     status: Annotated[Literal["accepted"], Field(title="Status")] = "accepted"
+
+
+class CredentialOut(BaseModel):
+    kind: Annotated[Literal["session", "key", "cli"], Field(title="Kind")]
+    id: Annotated[int | None, Field(title="Id")]
 
 
 class CursorMeta(BaseModel):
@@ -482,6 +487,42 @@ class AcceptedEnvelope(BaseModel):
     meta: Meta
 
 
+class AuditEventOut(BaseModel):
+    id: Annotated[int, Field(title="Id")]
+    type: Annotated[
+        Literal[
+            "user.created",
+            "user.updated",
+            "user.deleted",
+            "login.succeeded",
+            "login.failed",
+            "session.ended",
+            "key.created",
+            "key.revoked",
+            "email.verified",
+            "password.reset_requested",
+            "password.reset",
+        ],
+        Field(title="Type"),
+    ]
+    occurred_at: Annotated[AwareDatetime, Field(title="Occurred At")]
+    actor_id: Annotated[
+        int | None,
+        Field(
+            description="The authenticated caller; null when anonymous.",
+            title="Actor Id",
+        ),
+    ]
+    credential: CredentialOut | None
+    target_id: Annotated[
+        int | None,
+        Field(description="The user acted on; null when none.", title="Target Id"),
+    ]
+    client_address: Annotated[str | None, Field(title="Client Address")]
+    request_id: Annotated[str | None, Field(title="Request Id")]
+    details: Annotated[dict[str, Any], Field(title="Details")]
+
+
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
     meta: Meta
@@ -529,4 +570,9 @@ class UserEnvelope(BaseModel):
 
 class UserListEnvelope(BaseModel):
     data: Annotated[list[UserOut], Field(title="Data")]
+    meta: Annotated[PageMeta | CursorMeta, Field(title="Meta")]
+
+
+class AuditEventListEnvelope(BaseModel):
+    data: Annotated[list[AuditEventOut], Field(title="Data")]
     meta: Annotated[PageMeta | CursorMeta, Field(title="Meta")]
