@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test counts lint typecheck pytest pytest-sqlite pytest-newest pytest-postgres pytest-pgbouncer dist bench bench-compare bench-scale bench-client bench-reset clean
+.PHONY: install run test counts lint typecheck pytest pytest-sqlite pytest-newest pytest-postgres pytest-pgbouncer dist bench bench-compare bench-scale bench-audit bench-client bench-reset clean
 
 install: $(STAMP)
 
@@ -94,6 +94,11 @@ bench-compare: $(STAMP)
 bench-scale: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.scale --backend $(BACKEND) $(SCALE_ARGS)
+
+# The audit log's lists at 10,000,000 events (docs/API.md §7), with every list shape's plan.
+bench-audit: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.audit_scale --backend $(BACKEND) $(AUDIT_ARGS)
 
 # A password-reset request's time, registered against unregistered addresses (docs/API.md §6).
 bench-reset: $(STAMP)
