@@ -257,9 +257,7 @@ class AuditScale:
 
     def _plan(self, url: str, statement: Any) -> str:
         dialect = (
-            sqlite.dialect()
-            if self.args.backend == "sqlite"
-            else postgresql.dialect()  # type: ignore[no-untyped-call]
+            sqlite.dialect() if self.args.backend == "sqlite" else postgresql.dialect()  # type: ignore[no-untyped-call]
         )
         sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         if self.args.backend == "postgresql":

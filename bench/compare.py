@@ -33,7 +33,7 @@ from roster.testing import server as harness
 
 from . import cpus, postgres, report
 from .run import _raise_fd_limit
-from .scenarios import S1, S2, S3, S4, Scenario, load, pick, presented, probe
+from .scenarios import S1, S2, S3, S4, UNLIMITED_LOGINS, Scenario, load, pick, presented, probe
 from .seed import Seeded, seed
 from .server import REPOSITORY, BenchError
 from .wrk import WrkResult, require_wrk
@@ -98,7 +98,7 @@ def roster_contender(name: str, checkout: Path, database_url: str) -> Contender:
         python=python,
         args=command,
         cwd=checkout,
-        env={**os.environ, "DATABASE_URL": database_url},
+        env={**os.environ, **UNLIMITED_LOGINS, "DATABASE_URL": database_url},
         migrate=["-m", module, "migrate"],
     )
 

@@ -44,6 +44,7 @@ from .scenarios import (
     S5,
     S6,
     S6_WRITERS,
+    UNLIMITED_LOGINS,
     Scenario,
     load,
     pick,
@@ -120,7 +121,7 @@ class Bench:
         self.database_url = f"sqlite+aiosqlite:///{workdir / 'roster.db'}"
         if args.backend != "sqlite":
             self.database_url = postgres.create_database()
-        self.env = {**os.environ, "DATABASE_URL": self.database_url}
+        self.env = {**os.environ, **UNLIMITED_LOGINS, "DATABASE_URL": self.database_url}
         if args.backend == "pgbouncer":  # migrated directly, served through PgBouncer
             self.env |= {"DATABASE_URL": postgres.through_pgbouncer(self.database_url)}
             self.env |= {"DB_PGBOUNCER": "true"}

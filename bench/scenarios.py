@@ -35,9 +35,17 @@ S4 = Scenario("S4", "PATCH /api/users/{own id}", "patch_user.lua", (64, 256))
 S5 = Scenario("S5", "POST /api/users", "register.lua", (64,), long=True)
 S6 = Scenario("S6", "S2 while S5 runs", "get_user.lua", (64,))
 S7 = Scenario("S7", "GET /api/users/{id}", "get_user.lua", (1000,))
+# A login of a user of its own (run with the login limits off: LOGIN_*_RATE_LIMIT=off).
+LOGIN = Scenario("LOGIN", "POST /api/tokens", "login.lua", (64,))
 S6_WRITERS = 16  # S5's connections during S6
+# The login limits a served Roster runs with here: LOGIN logs one user in thousands of times.
+UNLIMITED_LOGINS = {
+    "LOGIN_RATE_LIMIT": "1000000/second",
+    "LOGIN_ACCOUNT_RATE_LIMIT": "off",
+    "LOGIN_ADDRESS_RATE_LIMIT": "off",
+}
 
-ALL = (S1, S2, S2K, S3, S4, S5, S6, S7)
+ALL = (S1, S2, S2K, S3, S4, S5, S6, S7, LOGIN)
 BY_KEY = {scenario.key: scenario for scenario in ALL}
 # The floors answer S1 at every connection count a scenario compares with them.
 FLOOR_CONNECTIONS = (64, 256, 1000)
@@ -49,7 +57,7 @@ def pick(keys: str | None) -> tuple[Scenario, ...]:
     wanted = {key.strip().upper() for key in keys.split(",") if key.strip()}
     unknown = wanted - BY_KEY.keys()
     if unknown:
-        raise BenchError(f"unknown scenarios: {', '.join(sorted(unknown))} (S1…S7, S2K)")
+        raise BenchError(f"unknown scenarios: {', '.join(sorted(unknown))} (S1…S7, S2K, LOGIN)")
     return tuple(scenario for scenario in ALL if scenario.key in wanted)
 
 
@@ -78,6 +86,8 @@ def lua_env(seeded: Seeded | None, script: str) -> dict[str, str]:
         "ROSTER_BENCH_ID_MAX": str(seeded.id_max),
         "ROSTER_BENCH_PAGES": str(pages),
         "ROSTER_BENCH_USER_ID": str(seeded.user_id),
+        "ROSTER_BENCH_EMAIL": seeded.login_email,
+        "ROSTER_BENCH_PASSWORD": PASSWORD,
     }
     return env
 
@@ -118,6 +128,10 @@ def probe(base_url: str, script: str, seeded: Seeded | None) -> None:
         request = ("GET", f"/api/users?page=2&per_page={PER_PAGE}", None, 200)
     elif script == "patch_user.lua":
         request = ("PATCH", f"/api/users/{seeded.user_id}", {"name": "Bench probe"}, 200)
+    elif script == "login.lua":
+        payload = {"email": seeded.login_email, "password": PASSWORD}
+        request = ("POST", "/api/tokens", payload, 201)
+        headers = {}
     elif script == "register.lua":
         email = f"probe-{new_nonce()}@example.com"
         payload = {"name": "Bench probe", "email": email, "password": PASSWORD}

@@ -23,6 +23,7 @@ class Seeded:
     token: str
     seconds: float
     key: str | None = None  # an API key (users:read) of the bench user, where the server has them
+    login_email: str = ""  # a user of its own for the login scenario (its sessions churn)
 
     @property
     def id_min(self) -> int:
@@ -84,10 +85,12 @@ async def seed(base_url: str, users: int, nonce: str) -> Seeded:
             raise BenchError(f"logging in: {response.status_code} {response.text[:300]}")
         token: str = response.json()["data"]["token"]
         key = await _key(client, token)
+        login_email = f"bench-login-{nonce}@example.com"
+        await _register(client, "Bench Login", login_email)
     ordered = tuple(sorted(ids))
     if ordered[-1] - ordered[0] + 1 != len(ordered):
         raise BenchError("seeded ids are not contiguous: random ids would hit missing users")
-    return Seeded(ordered, user_id, token, loop.time() - started, key)
+    return Seeded(ordered, user_id, token, loop.time() - started, key, login_email)
 
 
 async def _key(client: httpx.AsyncClient, token: str) -> str | None:

@@ -7,6 +7,7 @@ request id, and each request here is sent on a new connection with an id of its 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -368,3 +369,44 @@ async def test_the_per_address_limit_counts_across_workers(
     assert statuses.count(401) == ATTEMPTS_ALLOWED
     assert statuses.count(429) == len(attempts) - ATTEMPTS_ALLOWED
     assert len(pids_of(server, attempts)) == WORKERS
+
+
+async def test_every_worker_records_one_audit_event_per_change(
+    server: Server, http: httpx.AsyncClient, admin_token: str
+) -> None:
+    """Racing renames answered by every worker: one event each, with its request's id, and
+    each event's old name the new name of the one before it (docs/API.md §7)."""
+    token = await login(http, await new_user(http))
+    user_id = (await http.get("/api/profile", headers=bearer(token))).json()["data"]["id"]
+
+    async def batch() -> list[Sent]:
+        renames = (
+            send(
+                http,
+                "PATCH",
+                f"/api/users/{user_id}",
+                json={"name": f"Name {uuid.uuid4().hex[:8]}"},
+                headers=bearer(token),
+            )
+            for _ in range(20)
+        )
+        return list(await asyncio.gather(*renames))
+
+    sent = await until_every_worker(server, batch)
+    assert {response.status_code for _, response in sent} == {200}
+    assert len(pids_of(server, sent)) == WORKERS
+    events: list[dict[str, object]] = []
+    params: dict[str, str | int] = {"type": "user.updated", "target_id": user_id, "per_page": 100}
+    while True:
+        page = await http.get("/api/audit-events", params=params, headers=bearer(admin_token))
+        assert page.status_code == 200
+        events += page.json()["data"]
+        cursor = page.json()["meta"]["next_cursor"]
+        if cursor is None:
+            break
+        params = {"cursor": cursor}
+    assert sorted(str(event["request_id"]) for event in events) == sorted(rid for rid, _ in sent)
+    in_order = sorted(events, key=lambda event: int(str(event["id"])))
+    names = [event["details"]["changes"]["name"] for event in in_order]  # type: ignore[index]
+    for (_old, new), (following, _newer) in itertools.pairwise(names):
+        assert new == following
