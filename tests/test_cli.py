@@ -262,3 +262,26 @@ def test_variables_of_earlier_releases_are_refused_with_what_replaced_them() -> 
     result = run("migrate", database_url="sqlite:///x.db", env={"DB_POOL_SIZE": "20"})
     assert result.returncode == 1
     assert result.stderr.startswith("roster: DB_POOL_SIZE is gone: set DB_CONNECTIONS")
+
+
+async def test_create_user_records_its_event_with_the_cli_credential(database_url: str) -> None:
+    email = unique_email("auditor")
+    created = create_user(database_url, email, PASSWORD, "--admin")
+    assert created.returncode == 0, created.stderr
+    assert create_user(database_url, email).returncode == 1  # a duplicate: no event
+    user_id = json.loads(created.stdout)["id"]
+    app = create_app(Settings(database_url=database_url, metrics_enabled=False))
+    async with app.test_app() as running:
+        client = running.test_client()
+        login = await client.post("/api/tokens", json={"email": email, "password": PASSWORD})
+        token = (await login.get_json())["data"]["token"]
+        response = await client.get(
+            "/api/audit-events",
+            query_string={"type": "user.created"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    [event] = (await response.get_json())["data"]
+    assert event["target_id"] == user_id
+    assert event["credential"] == {"kind": "cli", "id": None}
+    assert event["actor_id"] is None
+    assert event["details"] == {"role": "admin"}
