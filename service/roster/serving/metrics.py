@@ -164,6 +164,7 @@ class PrometheusMetrics(Metrics):
         for kind in DB_KINDS:
             self._db_in_use.labels(kind)
         self._latency.labels(UNMATCHED, "GET")
+        self._audit_series: dict[str, Counter] = {}
         # A request's two series, looked up once: prometheus-client's labels() takes a lock.
         self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
@@ -208,7 +209,10 @@ class PrometheusMetrics(Metrics):
         self._mail_oldest.set(seconds)
 
     def audit_event(self, kind: str) -> None:
-        self._audit.labels(kind).inc()
+        counted = self._audit_series.get(kind)
+        if counted is None:  # labels() takes a lock: each type's series is looked up once
+            counted = self._audit_series[kind] = self._audit.labels(kind)
+        counted.inc()
 
     def exposition(self) -> bytes:
         registry = CollectorRegistry()
