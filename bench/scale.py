@@ -171,11 +171,7 @@ class Scale:
             "users": users,
             "key": key,
             "title": title,
-            "rps": round(result.rps, 1),
-            "ok_rps": round(result.success_rps, 1),
-            "p50_ms": round(result.p50_ms, 1),
-            "p99_ms": round(result.p99_ms, 1),
-            "errors": result.status_errors + result.socket_errors,
+            **result.row(),
         }
         self.rows.append(row)
         print(

@@ -48,6 +48,16 @@ class WrkResult:
     def socket_errors(self) -> int:
         return self.connect_errors + self.read_errors + self.write_errors + self.timeout_errors
 
+    def row(self) -> dict[str, Any]:
+        """What a results table shows of a run: req/s, ok req/s, p50, p99 and errors."""
+        return {
+            "rps": round(self.rps, 1),
+            "ok_rps": round(self.success_rps, 1),
+            "p50_ms": round(self.p50_ms, 1),
+            "p99_ms": round(self.p99_ms, 1),
+            "errors": self.status_errors + self.socket_errors,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "rps": self.rps, "socket_errors": self.socket_errors}
 
