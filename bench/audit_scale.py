@@ -33,7 +33,7 @@ import httpx
 from sqlalchemy import make_url
 from sqlalchemy.dialects import postgresql, sqlite
 
-from roster.db.audit import EventFilter, events_statement
+from roster.db.audit import EventFilter, events_query
 from roster.testing import server as harness
 
 from . import cpus, postgres
@@ -253,7 +253,8 @@ class AuditScale:
         key = (MIDDLE, 10**9)
         for case in shapes:
             if case.wanted is not None:
-                self.plans[case.key] = self._plan(url, events_statement(case.wanted, 21, key))
+                statement, params = events_query(case.wanted, 21, key)
+                self.plans[case.key] = self._plan(url, statement.params(params))
 
     def _plan(self, url: str, statement: Any) -> str:
         dialect = (

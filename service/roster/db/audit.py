@@ -8,6 +8,7 @@ unit committed. So an event is written, logged and counted if and only if its ch
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Table,
+    bindparam,
     delete,
     event,
     insert,
@@ -29,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from ..schemas import UNKNOWN_ADDRESS
 from ..serving.logs import AUDIT_LOGGER
@@ -238,18 +241,63 @@ def find_events(
     connection: Connection, wanted: EventFilter, limit: int, after: Key | None
 ) -> list[dict[str, Any]]:
     """Up to `limit` events after `after`, newest first, as §7 shows them."""
-    rows = connection.execute(events_statement(wanted, limit, after)).mappings()
+    statement, params = events_query(wanted, limit, after)
+    rows = connection.execute(statement, params).mappings()
     return [{**as_shown(row), "occurred_at": as_utc(row["occurred_at"])} for row in rows]
 
 
-def events_statement(wanted: EventFilter, limit: int, after: Key | None) -> Select[Any]:
+@dataclass(frozen=True)
+class _Shape:
+    """What a listing's statement depends on (its values are parameters)."""
+
+    types: int  # how many types it names (0: any)
+    actor: bool
+    target: bool
+    since: bool
+    until: bool
+    after: bool
+    involving: bool
+
+
+def events_query(
+    wanted: EventFilter, limit: int, after: Key | None
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The listing's statement (built once per shape: building a union costs ~0.5 ms, more
+    than running it) and its parameters."""
+    types = wanted.types or ()
+    shape = _Shape(
+        len(types),
+        wanted.actor_id is not None,
+        wanted.target_id is not None,
+        wanted.since is not None,
+        wanted.until is not None,
+        after is not None,
+        wanted.involving is not None,
+    )
+    params: dict[str, Any] = {
+        "limit": limit,
+        "actor_id": wanted.actor_id,
+        "target_id": wanted.target_id,
+        "since": wanted.since,
+        "until": wanted.until,
+        "me": wanted.involving,
+        **{f"type_{number}": kind for number, kind in enumerate(types)},
+    }
+    if after is not None:
+        params.update(after_at=after[0], after_id=after[1])
+    return _events_statement(shape), params
+
+
+@functools.cache
+def _events_statement(shape: _Shape) -> Select[Any]:
     """One index walk per branch (an event type of a list, the actor or the target side of a
-    user's own log), each stopped at `limit`, merged: a walk never reads past its page, so a
-    page costs the same at ten million events as at ten."""
-    common = _conditions(wanted, after)
+    user's own log), each stopped at the page's end, merged: a walk never reads past its page,
+    so a page costs the same at ten million events as at ten."""
+    common = _conditions(shape)
+    limit: BindParameter[int] = bindparam("limit")
     walks = [
         select(*_COLUMNS).where(*common, *branch).order_by(*_NEWEST_FIRST).limit(limit)
-        for branch in _branches(wanted)
+        for branch in _branches(shape)
     ]
     if len(walks) == 1:
         return walks[0]
@@ -257,30 +305,32 @@ def events_statement(wanted: EventFilter, limit: int, after: Key | None) -> Sele
     return select(merged).order_by(merged.c.occurred_at.desc(), merged.c.id.desc()).limit(limit)
 
 
-def _conditions(wanted: EventFilter, after: Key | None) -> list[ColumnElement[bool]]:
+def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
+    at = _events.occurred_at.type
     conditions = []
-    if wanted.actor_id is not None:
-        conditions.append(_events.actor_id == wanted.actor_id)
-    if wanted.target_id is not None:
-        conditions.append(_events.target_id == wanted.target_id)
-    if wanted.since is not None:
-        conditions.append(_events.occurred_at >= wanted.since)
-    if wanted.until is not None:
-        conditions.append(_events.occurred_at < wanted.until)
-    if after is not None:
-        conditions.append(tuple_(_events.occurred_at, _events.id) < tuple_(*after))
+    if shape.actor:
+        conditions.append(_events.actor_id == bindparam("actor_id"))
+    if shape.target:
+        conditions.append(_events.target_id == bindparam("target_id"))
+    if shape.since:
+        conditions.append(_events.occurred_at >= bindparam("since", type_=at))
+    if shape.until:
+        conditions.append(_events.occurred_at < bindparam("until", type_=at))
+    if shape.after:
+        key = tuple_(bindparam("after_at", type_=at), bindparam("after_id"))
+        conditions.append(tuple_(_events.occurred_at, _events.id) < key)
     return conditions
 
 
-def _branches(wanted: EventFilter) -> list[list[ColumnElement[bool]]]:
+def _branches(shape: _Shape) -> list[list[ColumnElement[bool]]]:
     """The walks: one per type of a list, times the two sides of a user's own log (the
     target side leaves out what the actor side has)."""
     types: list[list[ColumnElement[bool]]] = [[]]
-    if wanted.types is not None:
-        types = [[_events.type == kind] for kind in wanted.types]
-    if wanted.involving is None:
+    if shape.types:
+        types = [[_events.type == bindparam(f"type_{number}")] for number in range(shape.types)]
+    if not shape.involving:
         return types
-    me = wanted.involving
+    me: BindParameter[int] = bindparam("me")
     sides = [
         [_events.actor_id == me],
         [_events.target_id == me, or_(_events.actor_id.is_(None), _events.actor_id != me)],
