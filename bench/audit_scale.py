@@ -189,7 +189,7 @@ async def seed_events_postgresql(dsn: str, events: int, users: int) -> float:
     try:
         await connection.execute(
             f"INSERT INTO audit_events ({INSERTED}) SELECT {columns} "  # noqa: S608
-            f"FROM generate_series(1, {events}) AS i"
+            f"FROM generate_series(1::bigint, {events}) AS i"
         )
         await connection.execute("VACUUM ANALYZE audit_events")
     finally:

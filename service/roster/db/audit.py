@@ -17,6 +17,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     Table,
     bindparam,
@@ -294,7 +295,7 @@ def _events_statement(shape: _Shape) -> Select[Any]:
     user's own log), each stopped at the page's end, merged: a walk never reads past its page,
     so a page costs the same at ten million events as at ten."""
     common = _conditions(shape)
-    limit: BindParameter[int] = bindparam("limit")
+    limit: BindParameter[int] = bindparam("limit", type_=Integer())
     walks = [
         select(*_COLUMNS).where(*common, *branch).order_by(*_NEWEST_FIRST).limit(limit)
         for branch in _branches(shape)
@@ -309,15 +310,15 @@ def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
     at = _events.occurred_at.type
     conditions = []
     if shape.actor:
-        conditions.append(_events.actor_id == bindparam("actor_id"))
+        conditions.append(_events.actor_id == bindparam("actor_id", type_=_events.actor_id.type))
     if shape.target:
-        conditions.append(_events.target_id == bindparam("target_id"))
+        conditions.append(_events.target_id == bindparam("target_id", type_=_events.target_id.type))
     if shape.since:
         conditions.append(_events.occurred_at >= bindparam("since", type_=at))
     if shape.until:
         conditions.append(_events.occurred_at < bindparam("until", type_=at))
     if shape.after:
-        key = tuple_(bindparam("after_at", type_=at), bindparam("after_id"))
+        key = tuple_(bindparam("after_at", type_=at), bindparam("after_id", type_=_events.id.type))
         conditions.append(tuple_(_events.occurred_at, _events.id) < key)
     return conditions
 
@@ -327,10 +328,13 @@ def _branches(shape: _Shape) -> list[list[ColumnElement[bool]]]:
     target side leaves out what the actor side has)."""
     types: list[list[ColumnElement[bool]]] = [[]]
     if shape.types:
-        types = [[_events.type == bindparam(f"type_{number}")] for number in range(shape.types)]
+        types = [
+            [_events.type == bindparam(f"type_{number}", type_=_events.type.type)]
+            for number in range(shape.types)
+        ]
     if not shape.involving:
         return types
-    me: BindParameter[int] = bindparam("me")
+    me: BindParameter[int] = bindparam("me", type_=_events.actor_id.type)
     sides = [
         [_events.actor_id == me],
         [_events.target_id == me, or_(_events.actor_id.is_(None), _events.actor_id != me)],
