@@ -115,3 +115,22 @@ async def test_a_patch_with_if_match_locks_the_user_first(
         response = await alice.client.patch(alice.url, json={"name": name}, headers=headers)
         assert response.status_code == 200
     assert len(statements.sent[start:]) == 6, statements.sent[start:]
+
+
+async def test_a_page_of_the_audit_log_is_two_round_trips(
+    statements: Statements, admin: Account
+) -> None:
+    """The caller, then the page: index walks that stop at the page's end, one statement."""
+    for path in ("/api/audit-events", "/api/audit-events?type=user.created,login.succeeded"):
+        sent = await sent_by(statements, admin, path)
+        assert len(sent) == 2, sent
+
+
+async def test_an_audit_page_whose_walk_may_be_long_is_bounded_in_time(
+    statements: Statements, admin: Account
+) -> None:
+    """Two keyed filters (a walk by one, the other checked on the way): a transaction whose
+    statements stop at the quick lane's time (BEGIN, its limits, the page, COMMIT)."""
+    sent = await sent_by(statements, admin, f"/api/audit-events?actor_id=1&target_id={admin.id}")
+    assert len(sent) > 2, sent
+    assert any("COMMIT" in statement for statement in sent), sent  # a transaction of its own

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -222,6 +223,7 @@ _COLUMNS = (
     _events.request_id,
     _events.details,
 )
+_NAMES = tuple(column.name for column in _COLUMNS)
 _NEWEST_FIRST = (_events.occurred_at.desc(), _events.id.desc())
 
 
@@ -243,8 +245,23 @@ def find_events(
 ) -> list[dict[str, Any]]:
     """Up to `limit` events after `after`, newest first, as §7 shows them."""
     statement, params = events_query(wanted, limit, after)
-    rows = connection.execute(statement, params).mappings()
-    return [{**as_shown(row), "occurred_at": as_utc(row["occurred_at"])} for row in rows]
+    return [event_of(row) for row in connection.execute(statement, params)]
+
+
+def event_of(row: Sequence[Any]) -> dict[str, Any]:
+    """An event's row (SQLAlchemy's, or asyncpg's: JSON as text) as §7 shows the event."""
+    found = dict(zip(_NAMES, row, strict=True))
+    if isinstance(found["details"], str):
+        found["details"] = orjson.loads(found["details"])
+    return {**as_shown(found), "occurred_at": as_utc(found["occurred_at"])}
+
+
+def walks_alone(wanted: EventFilter) -> bool:
+    """Whether each walk's index holds every condition of the listing (at most one of actor,
+    target, types and a user's own log; a time range is in every index): then a walk stops
+    at the page's end whatever the log holds, a read that needs no time budget."""
+    keyed = (wanted.actor_id, wanted.target_id, wanted.types, wanted.involving)
+    return sum(value is not None for value in keyed) <= 1
 
 
 @dataclass(frozen=True)
