@@ -350,6 +350,16 @@ async def test_verification_and_reset_events(mailed: Settings, smtp: MailServer)
         # verified already: the reset verifies nothing new
         assert len(await of_type(client, admin, "email.verified", target_id=alice.id)) == 1
         assert verify.token not in str(await events(client, admin, per_page=100))
+        # A reset of an unverified account verifies its address too: both events.
+        bob = await accounts.user("Bob")
+        assert (
+            await client.post("/api/password-resets", json={"email": bob.email})
+        ).status_code == 202
+        [bob_mail] = await smtp.wait_for(bob.email, 1, subject="password")
+        body = {"token": bob_mail.token, "password": "another-new-password"}
+        assert (await client.post("/api/password-resets/confirm", json=body)).status_code == 204
+        kinds = [event["type"] for event in await events(client, admin, target_id=bob.id)]
+        assert kinds[:3] == ["session.ended", "email.verified", "password.reset"]
 
 
 # If and only if the change happened.
