@@ -327,50 +327,6 @@ async def test_a_key_ended_in_one_worker_is_refused_by_every_worker(
     assert len({pid for pid, _ in answers}) == WORKERS
 
 
-@pytest.fixture(scope="module")
-def admin_token(server: Server, database: str) -> str:
-    """An admin, created the way `roster create-user --admin` creates one, and their token."""
-    email = unique_email("admin")
-    created = subprocess.run(
-        [str(Path(sys.executable).parent / "roster"), "create-user", "--name", "Admin",
-         "--email", email, "--password", PASSWORD, "--admin"],
-        env={**os.environ, **FAST_HASHING_ENV, "DATABASE_URL": database},
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    assert json.loads(created.stdout)["role"] == "admin"
-    response = httpx.post(
-        f"{server.base_url}/api/tokens", json={"email": email, "password": PASSWORD}
-    )
-    token: str = response.json()["data"]["token"]
-    return token
-
-
-async def test_the_per_address_limit_counts_across_workers(
-    template: Template, tmp_path: Path
-) -> None:
-    """Every attempt from one address (all come from 127.0.0.1 here), whatever the email,
-    counts in one window however the attempts are spread over the workers."""
-    env = {"LOGIN_ADDRESS_RATE_LIMIT": f"{ATTEMPTS_ALLOWED}/minute"}
-    url = await asyncio.to_thread(fresh_database_url, template, tmp_path)
-    with run_server(url, workers=WORKERS, env=env, log_dir=tmp_path) as server:
-        limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=server.base_url, limits=limits) as http:
-
-            async def batch() -> list[Sent]:
-                bodies = [{"email": unique_email("a"), "password": "wrong-pass"} for _ in range(8)]
-                return list(
-                    await asyncio.gather(
-                        *(send(http, "POST", "/api/tokens", json=body) for body in bodies)
-                    )
-                )
-
-            attempts = await until_every_worker(server, batch)
-    statuses = [response.status_code for _, response in attempts]
-    assert statuses.count(401) == ATTEMPTS_ALLOWED
-    assert statuses.count(429) == len(attempts) - ATTEMPTS_ALLOWED
-    assert len(pids_of(server, attempts)) == WORKERS
-
-
 async def test_every_worker_records_one_audit_event_per_change(
     server: Server, http: httpx.AsyncClient, admin_token: str
 ) -> None:
@@ -410,3 +366,49 @@ async def test_every_worker_records_one_audit_event_per_change(
     names = [event["details"]["changes"]["name"] for event in in_order]  # type: ignore[index]
     for (_old, new), (following, _newer) in itertools.pairwise(names):
         assert new == following
+
+
+@pytest.fixture(scope="module")
+def admin_token(server: Server, database: str) -> str:
+    """An admin, created the way `roster create-user --admin` creates one, and their token."""
+    email = unique_email("admin")
+    created = subprocess.run(
+        [str(Path(sys.executable).parent / "roster"), "create-user", "--name", "Admin",
+         "--email", email, "--password", PASSWORD, "--admin"],
+        env={**os.environ, **FAST_HASHING_ENV, "DATABASE_URL": database},
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert json.loads(created.stdout)["role"] == "admin"
+    response = httpx.post(
+        f"{server.base_url}/api/tokens", json={"email": email, "password": PASSWORD}
+    )
+    token: str = response.json()["data"]["token"]
+    return token
+
+
+# Last in the module: on PostgreSQL its fresh database is the template, emptied, which is also
+# the module server's (the module's servers and their users are done with by then).
+async def test_the_per_address_limit_counts_across_workers(
+    template: Template, tmp_path: Path
+) -> None:
+    """Every attempt from one address (all come from 127.0.0.1 here), whatever the email,
+    counts in one window however the attempts are spread over the workers."""
+    env = {"LOGIN_ADDRESS_RATE_LIMIT": f"{ATTEMPTS_ALLOWED}/minute"}
+    url = await asyncio.to_thread(fresh_database_url, template, tmp_path)
+    with run_server(url, workers=WORKERS, env=env, log_dir=tmp_path) as server:
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=server.base_url, limits=limits) as http:
+
+            async def batch() -> list[Sent]:
+                bodies = [{"email": unique_email("a"), "password": "wrong-pass"} for _ in range(8)]
+                return list(
+                    await asyncio.gather(
+                        *(send(http, "POST", "/api/tokens", json=body) for body in bodies)
+                    )
+                )
+
+            attempts = await until_every_worker(server, batch)
+    statuses = [response.status_code for _, response in attempts]
+    assert statuses.count(401) == ATTEMPTS_ALLOWED
+    assert statuses.count(429) == len(attempts) - ATTEMPTS_ALLOWED
+    assert len(pids_of(server, attempts)) == WORKERS
