@@ -283,9 +283,10 @@ def _delete_user(
     user = _locked_user(session, user_id)
     if precondition is not None:
         precondition(user_out(user))
+    now = datetime.now(UTC)
     end_all(session, user_id, keep_token_id=None)
-    revoke_all(session, origin, user_id, None, datetime.now(UTC))
-    record(session, origin, "user.deleted", user_id, {"email": user.email}, datetime.now(UTC))
+    revoke_all(session, origin, user_id, None, now)
+    record(session, origin, "user.deleted", user_id, {"email": user.email}, now)
     session.delete(user)
     session.commit()
 
