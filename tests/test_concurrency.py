@@ -7,11 +7,12 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from quart import Quart, Response
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -275,3 +276,27 @@ async def test_hashing_is_bounded_by_workers(slow_app: Quart, probe: Argon2Spy) 
     assert probe.running == 0
     # Never more than `workers` hashes at once, and the pool is really used in parallel.
     assert probe.peak == SLOW_HASHING.workers
+
+
+# --- Core units of work ---------------------------------------------------------------------
+
+
+async def test_a_core_unit_commits_when_it_returns_and_leaves_nothing_when_it_raises(
+    app: Quart,
+) -> None:
+    db = runtime_of(app).db
+    failed, kept = unique_email("failed"), unique_email("kept")
+    with pytest.raises(RuntimeError):
+        await db.write_core(_add_user, failed, fail=True)
+    assert await db.write_core(_add_user, kept, fail=False) == kept  # the writer goes on
+    assert await user_count(app, failed) == 0
+    assert await user_count(app, kept) == 1
+
+
+def _add_user(connection: Connection, email: str, fail: bool) -> str:
+    now = datetime.now(UTC)
+    row = {"name": "Core", "email": email, "password_hash": "x", "created_at": now}
+    connection.execute(insert(User).values(**row, updated_at=now))
+    if fail:
+        raise RuntimeError("after the INSERT")
+    return email

@@ -172,6 +172,5 @@ async def _update(runtime: Runtime, access: Access, changes: dict[str, Any]) -> 
         precondition=if_match(),
         origin=origin_of(access.signed_in, runtime),
         verifications=runtime.verifications,
-        seen=access.user,
     )
     return user_response(user)

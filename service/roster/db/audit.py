@@ -18,6 +18,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     Integer,
     Select,
     Table,
@@ -82,6 +83,25 @@ CLI = Origin(None, "cli", None, None, None)  # `roster create-user`
 NOWHERE = Origin(None, None, None, None, None)  # the service itself
 
 
+def event_values(
+    origin: Origin,
+    kind: str,
+    target_id: int | None,
+    details: dict[str, Any],
+    now: datetime,
+    event_id: int | None = None,
+) -> dict[str, Any]:
+    """An event's columns by name: what is inserted, and what `announce` shows once committed."""
+    return {
+        "id": event_id,
+        "type": kind,
+        "occurred_at": now,
+        **origin.columns(),
+        "target_id": target_id,
+        "details": details,
+    }
+
+
 def record(
     session: Session,
     origin: Origin,
@@ -91,23 +111,44 @@ def record(
     now: datetime,
 ) -> None:
     """An event of type `kind`, in the session's transaction (the caller commits)."""
-    values = {
-        "type": kind,
-        "occurred_at": now,
-        "actor_id": origin.actor_id,
-        "credential_kind": origin.credential_kind,
-        "credential_id": origin.credential_id,
-        "target_id": target_id,
-        "client_address": origin.client_address,
-        "request_id": origin.request_id,
-        "details": details,
-    }
+    values = event_values(origin, kind, target_id, details, now)
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         values["id"] = _insert_on_sqlite(connection, origin, kind, target_id, details, now)
     else:
-        result = connection.execute(INSERT_EVENT, values)
+        result = connection.execute(INSERT_EVENT, {name: values[name] for name in _INSERTED})
         values["id"] = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    _noted(session, values)
+
+
+def inserted_on_sqlite(
+    connection: Connection,
+    statement: Insert,
+    parameters: dict[str, Any],
+    origin: Origin,
+    kind: str,
+    target_id: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """SQLite: the events `statement` inserts (an INSERT … SELECT … RETURNING id, details whose
+    parameters are `parameters`, the origin's `a_` + field and `b_now`), run on the DB-API
+    connection; the caller announces them once its transaction has committed."""
+    bound = {**parameters, **origin.columns("a_"), "b_now": now.strftime(_SQLITE_TIME)}
+    driver = connection.connection.driver_connection
+    rows = driver.execute(_named_on_sqlite(statement), bound).fetchall()  # type: ignore[union-attr]
+    return [
+        event_values(origin, kind, target_id, orjson.loads(details), now, event_id)
+        for event_id, details in rows
+    ]
+
+
+@functools.cache
+def _named_on_sqlite(statement: Insert) -> str:
+    """`statement`'s SQL for the DB-API connection, its parameters by name (built once)."""
+    return str(statement.compile(dialect=sqlite.dialect(paramstyle="named")))
+
+
+def _noted(session: Session, values: dict[str, Any]) -> None:
     session.info.setdefault(_PENDING, []).append(values)
 
 

@@ -31,6 +31,7 @@ T = TypeVar("T")
 P = ParamSpec("P")
 ReadUnit = Callable[[Connection], T]
 WriteUnit = Callable[[Session], T]
+CoreUnit = Callable[[Connection], T]
 Row = Mapping[Any, Any]  # a row by column name: SQLAlchemy's RowMapping, asyncpg's Record
 
 
@@ -135,6 +136,19 @@ class Database(ABC):
 
         return await self._write(unit)
 
+    async def write_core(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(connection, *args)`, Core statements in a transaction of their own, committed
+        when it returns (rolled back when it raises): a write without an ORM session, whose
+        upkeep costs more than a short unit's statements (about 0.1 ms on SQLite)."""
+        self.gate.admit()
+
+        def unit(connection: Connection) -> T:
+            return fn(connection, *args, **kwargs)
+
+        return await self._write_core(unit)
+
     async def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None: never migrated), read the way
         requests read, so that it also proves the path requests take answers."""
@@ -153,6 +167,14 @@ class Database(ABC):
 
     @abstractmethod
     async def _write(self, unit: WriteUnit[T]) -> T: ...
+
+    async def _write_core(self, unit: CoreUnit[T]) -> T:
+        def in_session(session: Session) -> T:
+            result = unit(session.connection())
+            session.commit()
+            return result
+
+        return await self._write(in_session)
 
     async def _write_at_once(self, unit: WriteUnit[T]) -> T:
         return await self._write(unit)  # where a transaction costs no round trips

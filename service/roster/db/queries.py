@@ -11,6 +11,7 @@ from typing import Any
 from typing import cast as typed
 
 from sqlalchemy import (
+    Insert,
     Select,
     Table,
     Update,
@@ -188,17 +189,25 @@ def _parameter(name: str) -> Any:
 
 
 @functools.cache
-def set_user_if_statement(columns: tuple[str, ...]) -> Update:
-    """`set_user_statement` that changes the row only while its columns hold what was seen
-    (parameters `k_` + column): the old values known without reading them again."""
-    seen = (users[name].is_not_distinct_from(bindparam(f"k_{name}")) for name in columns)
-    return set_user_statement(columns).where(*seen)
-
-
-@functools.cache
-def user_fields_statement(columns: tuple[str, ...]) -> Select[Any]:
-    """`SELECT <columns> FROM users WHERE id = :user_id`, built once per set of columns."""
-    return select(*(users[name] for name in columns)).where(users.id == bindparam("user_id"))
+def user_updated_event_statement(columns: tuple[str, ...]) -> Insert:
+    """SQLite: the `user.updated` event of `set_user_statement`'s change, run just before it in
+    the writer's transaction (SQLite's UPDATE … RETURNING gives only new values; this INSERT …
+    SELECT reads the old ones): inserted only when a value differs, `details.changes` built by
+    SQLite; RETURNING its id and details. Parameters as `set_user_recorded_statement`'s."""
+    differs = {name: users[name].is_distinct_from(_parameter(name)) for name in columns}
+    pairs: list[Any] = []
+    for name, differ in differs.items():
+        old_and_new = func.json_array(users[name], _parameter(name))
+        pairs += [literal_column(f"'{name}'"), func.json(case((differ, old_and_new)))]
+    # json_patch drops the null members: the fields that did not change.
+    changes = func.json_patch(literal_column("'{}'"), func.json_object(*pairs))
+    details = func.json_object(literal_column("'changes'"), changes)
+    origin: list[Any] = [bindparam(f"a_{name}") for name in AUDIT_ORIGIN_COLUMNS]
+    found = select(
+        literal_column("'user.updated'"), bindparam("b_now"), *origin, users.id, details
+    ).where(users.id == bindparam("b_id"), or_(*differs.values()))
+    columns_inserted = ["type", "occurred_at", *AUDIT_ORIGIN_COLUMNS, "target_id", "details"]
+    return insert(AUDIT).from_select(columns_inserted, found).returning(AUDIT.c.id, AUDIT.c.details)
 
 
 @functools.cache

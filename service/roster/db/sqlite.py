@@ -26,7 +26,7 @@ from ..serving.draining import WorkGate
 from ..serving.metrics import Metrics
 from ..serving.threads import lower_priority
 from ..settings import Settings
-from .database import Database, Lane, ReadUnit, WriteUnit
+from .database import CoreUnit, Database, Lane, ReadUnit, WriteUnit
 
 READER_THREADS = 4
 BOUNDED_NICENESS = 10  # the costly-read lane yields the CPU to requests that are cheap
@@ -66,6 +66,13 @@ class SQLiteDatabase(Database):
         def job(threads: Threads) -> T:
             with self.busy("write"):
                 return threads.writing(unit)
+
+        return await self._writer.run(job)
+
+    async def _write_core(self, unit: CoreUnit[T]) -> T:
+        def job(threads: Threads) -> T:
+            with self.busy("write"):
+                return threads.writing_core(unit)
 
         return await self._writer.run(job)
 
@@ -174,6 +181,16 @@ class Threads:
                 return unit(session)
 
         return self._on_kept(in_session)
+
+    def writing_core(self, unit: Callable[[Connection], T]) -> T:
+        """`unit(connection)` in a transaction on this thread's own connection (the writer's),
+        committed when it returns."""
+
+        def in_transaction(connection: Connection) -> T:
+            with connection.begin():
+                return unit(connection)
+
+        return self._on_kept(in_transaction)
 
     def _on_kept(self, unit: Callable[[Connection], T]) -> T:
         connection: Connection | None = getattr(self._kept, "connection", None)

@@ -161,7 +161,7 @@ def confirm_reset(
     user.password_hash = password_hash
     user.email_verified = True
     user.updated_at = now
-    ended = end_all(session, user.id, keep_token_id=None)
+    ended = end_all(session, user.id, None, now)
     sessions_ended(session, origin, user.id, ended, "password_reset", now)
     revoke_all(session, origin, user.id, "password_reset", now)
     mail_tokens.spend_all(session, user.id, PASSWORD_RESET, now)

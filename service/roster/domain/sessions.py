@@ -72,20 +72,20 @@ async def end_sessions(
     await db.write(_end_all_now, user_id, origin, keep_token_id)
 
 
-def end_all(session: Session, user_id: int, keep_token_id: int | None) -> list[int]:
+def end_all(session: Session, user_id: int, keep_token_id: int | None, now: datetime) -> list[int]:
     """In the caller's transaction (a password change, a disabling): the caller commits. The
-    live sessions' ids."""
+    ids of the sessions still live at `now`."""
     statement = delete(Token).where(Token.user_id == user_id)
     if keep_token_id is not None:
         statement = statement.where(Token.id != keep_token_id)
-    now = datetime.now(UTC)
     rows = session.execute(statement.returning(Token.id, Token.expires_at)).all()
     return [row.id for row in rows if as_utc(row.expires_at) > now]
 
 
 def _end_all_now(session: Session, user_id: int, origin: Origin, keep_token_id: int | None) -> None:
-    ended = end_all(session, user_id, keep_token_id)
-    sessions_ended(session, origin, user_id, ended, "ended", datetime.now(UTC))
+    now = datetime.now(UTC)
+    ended = end_all(session, user_id, keep_token_id, now)
+    sessions_ended(session, origin, user_id, ended, "ended", now)
     session.commit()
 
 

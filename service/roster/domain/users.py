@@ -14,21 +14,21 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db.audit import Origin, announce, record
+from ..db.audit import Origin, announce, event_values, inserted_on_sqlite, record
 from ..db.database import Database, Row, first_row
 from ..db.models import User
 from ..db.queries import (
     USER_BY_ID,
-    set_user_if_statement,
     set_user_recorded_statement,
     set_user_statement,
     update_user_statement,
-    user_fields_statement,
     user_from_row,
     user_out,
+    user_updated_event_statement,
 )
 from ..errors import Conflict, Forbidden, NotFound
 from ..schemas import DEFAULT_STATUS, Role, Status, UserOut
@@ -78,7 +78,6 @@ async def update_user(
     precondition: Precondition | None,
     origin: Origin,
     verifications: Verifications,
-    seen: UserOut | None = None,
 ) -> UserOut:
     """Apply `changes` (validated fields) to a user, as `actor`; a password always counts as a
     change, and ends the user's other sessions and every API key; disabling ends all of both.
@@ -92,7 +91,7 @@ async def update_user(
     alone = precondition is None and changes and not changes.keys() & NOT_ALONE
     if alone:
         # Nothing to check first, nothing else to change (the hot path).
-        return await _set_user(db, user_id, changes, origin, seen)
+        return await _set_user(db, user_id, changes, origin)
     password = changes.pop("password", None)
     password_hash = None if password is None else await passwords.hash(password)
     user, messages = await db.write(
@@ -145,17 +144,18 @@ def _insert_user(
     return user_out(user)
 
 
-async def _set_user(
-    db: Database, user_id: int, changes: dict[str, Any], origin: Origin, seen: UserOut | None
-) -> UserOut:
+async def _set_user(db: Database, user_id: int, changes: dict[str, Any], origin: Origin) -> UserOut:
     """The user as changed, and its event, with the fewest statements the backend allows
     (`updated_at` kept, and no event, if nothing changed)."""
     columns = tuple(sorted(changes))
     parameters = {f"b_{column}": value for column, value in changes.items()}
     now = datetime.now(UTC)
     parameters.update({"b_id": user_id, "b_now": now})
-    if db.dialect != "postgresql":  # one writer: the read, the UPDATE and the event in one turn
-        row = await db.write(_set_user_recorded, user_id, columns, parameters, origin, seen, now)
+    if db.dialect != "postgresql":  # one writer: the event's INSERT and the UPDATE in one turn
+        row, events = await db.write_core(
+            _set_user_recorded, user_id, columns, parameters, origin, now
+        )
+        announce(db.metrics, events)
     else:  # one statement: no transaction around it, one round trip
         row = await db.first_written(
             set_user_recorded_statement(columns), {**parameters, **origin.columns("a_")}
@@ -163,9 +163,8 @@ async def _set_user(
         if row is not None and row["event_id"] is not None:
             before = {name: row[f"was_{name}"] for name in columns}
             details = {"changes": user_changes(before, changes, password=False)}
-            event = {"id": row["event_id"], "type": "user.updated", "occurred_at": now}
-            shown = {**event, **origin.columns(), "target_id": user_id, "details": details}
-            announce(db.metrics, [shown])
+            event = event_values(origin, "user.updated", user_id, details, now, row["event_id"])
+            announce(db.metrics, [event])
     user = None if row is None else user_from_row(row)
     if user is None:
         raise NotFound("User not found")
@@ -173,33 +172,18 @@ async def _set_user(
 
 
 def _set_user_recorded(
-    session: Session,
+    connection: Connection,
     user_id: int,
     columns: tuple[str, ...],
     parameters: dict[str, Any],
     origin: Origin,
-    seen: UserOut | None,
     now: datetime,
-) -> Row | None:
-    """SQLite: the UPDATE … RETURNING and, if a value differs from the old one, the event. The
-    old values are the ones the request saw (`seen`) when the row still holds them, else read."""
-    connection = session.connection()
-    row = None
-    if seen is not None:
-        before: Any = {name: getattr(seen, name) for name in columns}
-        held = {f"k_{name}": value for name, value in before.items()}
-        row = first_row(connection, set_user_if_statement(columns), {**parameters, **held})
-    if row is None:  # changed since it was seen (or not seen): read, then write
-        before = first_row(connection, user_fields_statement(columns), {"user_id": user_id})
-        if before is None:
-            return None
-        row = first_row(connection, set_user_statement(columns), parameters)
-        assert row is not None  # the writer is alone: the row read is still there
-    changes = user_changes(before, {name: row[name] for name in columns}, password=False)
-    if changes:
-        record(session, origin, "user.updated", user_id, {"changes": changes}, now)
-    session.commit()
-    return row
+) -> tuple[Row | None, list[dict[str, Any]]]:
+    """SQLite: the event, if a value differs (its INSERT reads the old values), then the
+    UPDATE … RETURNING; two statements whether or not another request changed the row first."""
+    event = user_updated_event_statement(columns)
+    events = inserted_on_sqlite(connection, event, parameters, origin, "user.updated", user_id, now)
+    return first_row(connection, set_user_statement(columns), parameters), events
 
 
 def _update_user(
@@ -273,7 +257,8 @@ def _end_credentials(
     now: datetime,
 ) -> None:
     """End the user's sessions (but `keep_token_id`) and API keys, each recorded."""
-    sessions_ended(session, origin, user_id, end_all(session, user_id, keep_token_id), reason, now)
+    ended = end_all(session, user_id, keep_token_id, now)
+    sessions_ended(session, origin, user_id, ended, reason, now)
     revoke_all(session, origin, user_id, reason, now)
 
 
@@ -284,7 +269,7 @@ def _delete_user(
     if precondition is not None:
         precondition(user_out(user))
     now = datetime.now(UTC)
-    end_all(session, user_id, keep_token_id=None)
+    end_all(session, user_id, None, now)
     revoke_all(session, origin, user_id, None, now)
     record(session, origin, "user.deleted", user_id, {"email": user.email}, now)
     session.delete(user)
