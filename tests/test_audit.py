@@ -135,6 +135,21 @@ async def test_an_update_lists_old_and_new_values(
     assert by_admin["actor_id"] == admin.id
 
 
+async def test_a_patch_of_two_fields_lists_only_the_one_that_changed(
+    client: Client, admin: Account, alice: Account
+) -> None:
+    """The hot path's event is built by the database (SQLite's JSON functions, PostgreSQL's
+    jsonb): a field sent with its current value is not a change, and any text survives."""
+    hostile = 'Ada "the first" \\ Lovelace \u00e9\u4e2d\U0001f600 </script>'
+    both = {"name": "Alice", "role": "admin"}
+    assert (await client.patch(alice.url, json=both, headers=admin.headers())).status_code == 200
+    both = {"name": hostile, "role": "admin"}
+    assert (await client.patch(alice.url, json=both, headers=admin.headers())).status_code == 200
+    renamed, promoted = await of_type(client, admin, "user.updated", target_id=alice.id)
+    assert promoted["details"] == {"changes": {"role": ["user", "admin"]}}
+    assert renamed["details"] == {"changes": {"name": ["Alice", hostile]}}
+
+
 async def test_a_put_with_several_changes_is_one_event(
     client: Client, admin: Account, alice: Account
 ) -> None:
