@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from quart import Quart
+from quart import Quart, Response
 from quart_schema import QuartSchema, Tag
 from quart_schema.openapi import Info
 
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         scalar_ui_path=None,
         openapi_provider_class=RosterOpenAPIProvider,
     )
+    _answers_pass_through(app)
     app.json = OrjsonProvider(app)
     blueprints = (
         health,
@@ -106,6 +107,19 @@ def _give_runtime(app: Quart, runtime: Runtime) -> None:
     def give(endpoint: str | None, values: dict[str, Any] | None) -> None:
         if endpoint in wanted and values is not None:
             values["runtime"] = runtime
+
+
+def _answers_pass_through(app: Quart) -> None:
+    """A handler's `Response` goes out as it is: quart-schema's `make_response` would first
+    look for models to dump in it (five lookups of the app's config through its proxy)."""
+    converting = app.make_response
+
+    async def make_response(result: Any) -> Any:
+        if type(result) is Response:
+            return result
+        return await converting(result)
+
+    app.make_response = make_response  # type: ignore[method-assign]
 
 
 def _serve_with(app: Quart, runtime: Runtime) -> None:
