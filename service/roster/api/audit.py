@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from pydantic import TypeAdapter
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 from werkzeug.datastructures import Headers
 
 from ..domain import audit
+from ..http.context import current_request
 from ..http.envelope import model_json, respond
 from ..http.openapi import Reply
 from ..http.request_ids import current_request_id
@@ -57,6 +58,7 @@ async def list_own(query_args: AuditListQuery, access: Access, runtime: Runtime)
 
 
 def _page(page: CursorPage[AuditEventOut]) -> Response:
+    request = current_request()
     headers = Headers(page.headers(request.path, request.args.items(multi=True)))
     meta = model_json(page.meta(current_request_id()))
     return respond(EVENTS_JSON(page.items), 200, headers, meta)

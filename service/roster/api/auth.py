@@ -19,7 +19,7 @@ from functools import wraps
 from inspect import signature
 from typing import Any, TypeVar, cast
 
-from quart import g, request
+from quart import request
 from quart_schema import security_scheme
 from quart_schema.extension import SecuritySchemeInput
 from quart_schema.openapi import HttpSecurityScheme
@@ -29,6 +29,7 @@ from ..domain.sessions import Caller
 from ..domain.tokens import authenticate
 from ..errors import Forbidden, NotFound, insufficient_scope, unauthorized
 from ..http.client_address import current_client_address
+from ..http.context import current_g, current_request
 from ..http.request_ids import current_request_id
 from ..runtime import Runtime
 from ..schemas import DEFAULT_ROLE, DEFAULT_STATUS, Scope, UserOut
@@ -122,7 +123,7 @@ def bearer_token(header: str | None) -> str | None:
 async def _access(
     rule: Rule, scope: Scope | None, path_user_id: int | None, runtime: Runtime
 ) -> Access:
-    token = bearer_token(request.headers.get("Authorization"))
+    token = bearer_token(current_request().headers.get("Authorization"))
     if token is None:
         if rule is not Rule.ANYONE:
             raise unauthorized(token_sent=False)
@@ -133,7 +134,7 @@ async def _access(
     if presented is None:
         raise unauthorized(token_sent=True)
     caller = presented.caller
-    g.caller = caller  # for the access line, written after the response
+    current_g().caller = caller  # for the access line, written after the response
     if caller.scopes is not None and (scope is None or not caller.allows(scope)):
         raise insufficient_scope(scope)  # before a 404 that would tell which users exist
     if path_user_id is None:

@@ -8,12 +8,13 @@ import re
 from collections.abc import Awaitable, Callable
 
 import orjson
-from quart import Response, request
+from quart import Response
 from werkzeug.datastructures import Headers
 
 from ..db.database import Database
 from ..domain import idempotency
 from ..errors import ApiError, BadRequest
+from ..http.context import current_request
 from ..http.envelope import JSON
 from ..http.request_ids import current_request_id
 from ..runtime import Runtime
@@ -39,6 +40,7 @@ async def once_per_key(
     """`run()` once per `Idempotency-Key` (none: every time). `refusal`, the request's 403
     worked out before the key was looked at, is the first outcome when there is one: it wins
     over a malformed key, and under a valid key it is stored and replayed like any outcome."""
+    request = current_request()
     key = request.headers.get(HEADER)
     if key is None:
         return await run()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import TypeAdapter
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 from werkzeug.datastructures import Headers
 
 from ..db import listing
 from ..domain import users
+from ..http.context import current_request
 from ..http.envelope import model_json, respond
 from ..http.etags import etag_of_json, if_match, not_modified, user_json
 from ..http.openapi import Reply
@@ -83,6 +84,7 @@ async def create_user(data: UserCreate, access: Access, runtime: Runtime) -> Res
 async def list_users(query_args: UserListQuery, access: Access, runtime: Runtime) -> Response:
     """List users, a page at a time: by page number, or after a `cursor`."""
     page = await listing.list_users(runtime.db, runtime.cursors, query_args)
+    request = current_request()
     headers = Headers(page.headers(request.path, request.args.items(multi=True)))
     return respond(USERS_JSON(page.items), 200, headers, model_json(page.meta(request_id())))
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
-from quart import Response, g, request
+from quart import Response
 
 from ..serving.metrics import Metrics
 from .client_address import current_client_address
+from .context import current_g, current_request
 from .routing import route_template
 
 access_log = logging.getLogger("roster.access")
@@ -16,22 +17,23 @@ LINE = "%s %s %d %.1fms client=%s user=%s"
 
 
 def start_clock() -> None:
-    g.started = time.perf_counter()
+    current_g().started = time.perf_counter()
 
 
 def log_response(response: Response, metrics: Metrics, trusted_hops: int) -> None:
-    started: float | None = g.get("started")
+    started: float | None = current_g().get("started")
     seconds = 0.0 if started is None else time.perf_counter() - started
+    request = current_request()
     method, status = request.method, response.status_code
     metrics.observe_request(route_template(request.url_rule), method, status, seconds)
     if access_log.isEnabledFor(logging.INFO):
-        _log_access(method, status, seconds, current_client_address(trusted_hops))
+        address = current_client_address(trusted_hops)
+        _log_access(method, request.path, status, seconds, address)
 
 
-def _log_access(method: str, status: int, seconds: float, address: str) -> None:
-    caller = g.get("caller")
+def _log_access(method: str, path: str, status: int, seconds: float, address: str) -> None:
+    caller = current_g().get("caller")
     user_id = None if caller is None else caller.user.id
-    path = request.path
     fields = {
         "method": method,
         "path": path,

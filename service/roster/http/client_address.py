@@ -7,9 +7,8 @@ import functools
 import ipaddress
 from collections.abc import Iterable
 
-from quart import g, request
-
 from ..schemas import UNKNOWN_ADDRESS
+from .context import current_g, current_request
 
 UNKNOWN = UNKNOWN_ADDRESS
 
@@ -17,10 +16,12 @@ UNKNOWN = UNKNOWN_ADDRESS
 def current_client_address(hops: int) -> str:
     """The request's client address, worked out once per request (`hops`: the trusted
     proxies, TRUSTED_PROXY_HOPS)."""
-    address: str | None = g.get("client_address")
+    store = current_g()
+    address: str | None = store.get("client_address")
     if address is None:
+        request = current_request()
         forwarded = request.headers.getlist("X-Forwarded-For") if hops else ()
-        g.client_address = address = client_address(request.remote_addr, forwarded, hops)
+        store.client_address = address = client_address(request.remote_addr, forwarded, hops)
     return address
 
 

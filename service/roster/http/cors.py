@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from quart import Response, request
+from quart import Response
 
+from .context import current_request
 from .routing import allow_header
 
 ALLOW_HEADERS = (
@@ -16,7 +17,7 @@ EXPOSE_HEADERS = (
 
 def allowed_origin(allowed: tuple[str, ...]) -> str | None:
     """The `Access-Control-Allow-Origin` for the request's origin (CORS_ORIGINS: `allowed`)."""
-    origin = request.headers.get("Origin")
+    origin = current_request().headers.get("Origin")
     if origin is None or not allowed:
         return None
     if "*" in allowed:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from quart import request
 from werkzeug.http import parse_etags
 
 from ..errors import PreconditionFailed
 from ..schemas import UserOut
+from .context import current_request
 
 
 def etag_of(user: UserOut) -> str:
@@ -32,7 +32,7 @@ USER_JSON = UserOut.__pydantic_serializer__.to_json
 
 def not_modified(etag: str) -> bool:
     """`If-None-Match` matched (weak comparison, as RFC 9110 asks for GET)."""
-    header = request.headers.get("If-None-Match")
+    header = current_request().headers.get("If-None-Match")
     if header is None:
         return False
     tags = parse_etags(header)
@@ -46,7 +46,7 @@ def if_match() -> Callable[[UserOut], None] | None:
     412 unless the header lists the user's tag (strong comparison). The check needs no request
     context, so it can run wherever the unit of work runs.
     """
-    header = request.headers.get("If-Match")
+    header = current_request().headers.get("If-Match")
     tags = None if header is None else parse_etags(header)
     if tags is None or tags.star_tag:
         return None

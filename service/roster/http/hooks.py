@@ -3,12 +3,13 @@ OPTIONS, and what every response gets (request id, nosniff, CORS, the access lin
 
 from __future__ import annotations
 
-from quart import Quart, Response, g, request
+from quart import Quart, Request, Response
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from ..serving.metrics import Metrics
 from ..settings import Settings
 from .access_log import log_response, start_clock
+from .context import current_g, current_request
 from .cors import add_cors_headers, options_response
 from .request_ids import HEADER, assign_request_id
 from .routing import path_is_a_route_for
@@ -24,8 +25,9 @@ def register_hooks(app: Quart, settings: Settings, metrics: Metrics) -> None:
     async def start_request() -> Response | None:
         assign_request_id()
         start_clock()
+        request = current_request()
         # Whatever the method: a body over MAX_CONTENT_LENGTH → 413, before anything else.
-        if request.method in BODY_METHODS or _has_body():
+        if request.method in BODY_METHODS or _has_body(request):
             await request.get_data()
         routing = request.routing_exception
         if isinstance(routing, MethodNotAllowed):
@@ -37,13 +39,13 @@ def register_hooks(app: Quart, settings: Settings, metrics: Metrics) -> None:
         return None
 
     async def finish_response(response: Response) -> Response:
-        response.headers[HEADER] = g.get("request_id") or assign_request_id()
+        response.headers[HEADER] = current_g().get("request_id") or assign_request_id()
         response.headers["X-Content-Type-Options"] = "nosniff"
         if response.status_code in BODILESS:
             response.headers.pop("Content-Type", None)
             # RFC 9110: never on a 204; on a 304 only the length a 200 would have had.
             response.headers.pop("Content-Length", None)
-        if "Authorization" in request.headers and "Cache-Control" not in response.headers:
+        if "Authorization" in current_request().headers and "Cache-Control" not in response.headers:
             # Another user's data: kept by the client only, and revalidated before each reuse
             # (with If-None-Match where there is an ETag).
             response.headers["Cache-Control"] = PRIVATE
@@ -55,7 +57,7 @@ def register_hooks(app: Quart, settings: Settings, metrics: Metrics) -> None:
     app.after_request(finish_response)
 
 
-def _has_body() -> bool:
+def _has_body(request: Request) -> bool:
     """HTTP/1.1 announces a body with Content-Length or Transfer-Encoding (RFC 9112)."""
     headers = request.headers
     return "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0"

@@ -9,7 +9,6 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from quart import request
 from quart_schema import RequestSchemaValidationError
 from quart_schema.validation import (
     QUART_SCHEMA_QUERYSTRING_ATTRIBUTE,
@@ -19,6 +18,7 @@ from quart_schema.validation import (
 )
 
 from ..errors import ValidationFailed
+from .context import current_request
 from .error_handlers import MAX_DETAILS, UNKNOWN_FIELD, capped
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,12 +48,13 @@ def document_body(func: View, model: type[BaseModel]) -> None:
 
 async def load_body(model: type[M]) -> M:
     """The request's JSON body validated as `model`: 400 when it is not JSON, 422 when invalid."""
-    return _load(model, await request.get_json(), RequestSchemaValidationError)
+    return _load(model, await current_request().get_json(), RequestSchemaValidationError)
 
 
 async def load_form_or_json(model: type[M]) -> M:
     """The request's body, form-encoded (as RFC 7662 §2.1 sends it) or JSON, validated as
     `model`: a field given twice in a form arrives as a list (and so fails a scalar field)."""
+    request = current_request()
     if request.mimetype == "application/x-www-form-urlencoded":
         form = await request.form
         raw = {key: values if len(values) > 1 else values[0] for key, values in form.lists()}
@@ -74,7 +75,7 @@ def validate_query(model: type[BaseModel]) -> Callable[[View], View]:
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             raw = {
                 key: values if len(values) > 1 else values[0]
-                for key, values in request.args.lists()
+                for key, values in current_request().args.lists()
             }
             query_args = _load(model, raw, QuerystringValidationError)
             return await func(*args, query_args=query_args, **kwargs)
