@@ -114,7 +114,7 @@ def record(
     values = event_values(origin, kind, target_id, details, now)
     connection = session.connection()
     if connection.dialect.name == "sqlite":
-        values["id"] = _insert_on_sqlite(connection, origin, kind, target_id, details, now)
+        values["id"] = _inserted_id_on_sqlite(connection, values)
     else:
         result = connection.execute(INSERT_EVENT, {name: values[name] for name in _INSERTED})
         values["id"] = result.inserted_primary_key[0] if result.inserted_primary_key else None
@@ -143,56 +143,28 @@ def inserted_on_sqlite(
 
 
 @functools.cache
-def _named_on_sqlite(statement: Insert) -> str:
-    """`statement`'s SQL for the DB-API connection, its parameters by name (built once)."""
-    return str(statement.compile(dialect=sqlite.dialect(paramstyle="named")))
+def _named_on_sqlite(statement: Insert, columns: tuple[str, ...] | None = None) -> str:
+    """`statement`'s SQL for the DB-API connection (of `columns` only, if given), its parameters
+    by name (built once)."""
+    dialect = sqlite.dialect(paramstyle="named")
+    return str(statement.compile(dialect=dialect, column_keys=columns))
+
+
+def _inserted_id_on_sqlite(connection: Connection, values: dict[str, Any]) -> int:
+    """The event's INSERT on the DB-API connection itself: half of what SQLAlchemy's execution
+    costs on a PATCH (~250 k instructions of ~4.5 M, bench/README.md). Values stored as
+    SQLAlchemy stores them there: the (UTC) time as text, JSON as text."""
+    bound = {name: values[name] for name in _INSERTED}
+    bound["occurred_at"] = values["occurred_at"].strftime(_SQLITE_TIME)
+    bound["details"] = orjson.dumps(values["details"]).decode()
+    driver = connection.connection.driver_connection
+    sql = _named_on_sqlite(INSERT_EVENT, _INSERTED)
+    event_id: int = driver.execute(sql, bound).lastrowid  # type: ignore[union-attr]
+    return event_id
 
 
 def _noted(session: Session, values: dict[str, Any]) -> None:
     session.info.setdefault(_PENDING, []).append(values)
-
-
-_SQLITE_COMPILED = INSERT_EVENT.compile(dialect=sqlite.dialect(), column_keys=_INSERTED)
-_SQLITE_INSERT = str(_SQLITE_COMPILED)
-# The parameters' order in it, as `_insert_on_sqlite` passes them.
-assert tuple(_SQLITE_COMPILED.positiontup or ()) == (
-    "type",
-    "occurred_at",
-    "actor_id",
-    "credential_kind",
-    "credential_id",
-    "target_id",
-    "client_address",
-    "request_id",
-    "details",
-)
-
-
-def _insert_on_sqlite(
-    connection: Connection,
-    origin: Origin,
-    kind: str,
-    target_id: int | None,
-    details: dict[str, Any],
-    now: datetime,
-) -> int:
-    """The event's INSERT on the DB-API connection itself: half of what SQLAlchemy's execution
-    costs on a PATCH (~250 k instructions of ~4.5 M, bench/README.md). Values stored as
-    SQLAlchemy stores them there: the (UTC) time as text, JSON as text."""
-    row = (
-        kind,
-        now.strftime(_SQLITE_TIME),
-        origin.actor_id,
-        origin.credential_kind,
-        origin.credential_id,
-        target_id,
-        origin.client_address,
-        origin.request_id,
-        orjson.dumps(details).decode(),
-    )
-    driver = connection.connection.driver_connection
-    event_id: int = driver.execute(_SQLITE_INSERT, row).lastrowid  # type: ignore[union-attr]
-    return event_id
 
 
 def committed(session: Session) -> list[dict[str, Any]]:

@@ -5,35 +5,39 @@ from __future__ import annotations
 import logging
 import time
 
-from quart import Response
+from quart import Request, Response
 
 from ..serving.metrics import Metrics
-from .client_address import current_client_address
-from .context import current_g, current_request
+from .client_address import client_address_of
+from .context import Globals
 from .routing import route_template
 
 access_log = logging.getLogger("roster.access")
 LINE = "%s %s %d %.1fms client=%s user=%s"
 
 
-def start_clock() -> None:
-    current_g().started = time.perf_counter()
+def start_clock(store: Globals) -> None:
+    store.started = time.perf_counter()
 
 
-def log_response(response: Response, metrics: Metrics, trusted_hops: int) -> None:
-    started: float | None = current_g().get("started")
+def log_response(
+    request: Request, store: Globals, response: Response, metrics: Metrics, trusted_hops: int
+) -> None:
+    """`request`'s metrics sample and access line (`store`: its `g`)."""
+    started: float | None = store.get("started")
     seconds = 0.0 if started is None else time.perf_counter() - started
-    request = current_request()
     method, status = request.method, response.status_code
     metrics.observe_request(route_template(request.url_rule), method, status, seconds)
     if access_log.isEnabledFor(logging.INFO):
-        address = current_client_address(trusted_hops)
-        _log_access(method, request.path, status, seconds, address)
+        address = client_address_of(request, store, trusted_hops)
+        caller = store.get("caller")
+        user_id = None if caller is None else caller.user.id
+        _log_access(method, request.path, status, seconds, address, user_id)
 
 
-def _log_access(method: str, path: str, status: int, seconds: float, address: str) -> None:
-    caller = current_g().get("caller")
-    user_id = None if caller is None else caller.user.id
+def _log_access(
+    method: str, path: str, status: int, seconds: float, address: str, user_id: int | None
+) -> None:
     fields = {
         "method": method,
         "path": path,

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from quart import Request
+from quart.helpers import _split_blueprint_path
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestTimeout
 
@@ -65,10 +66,10 @@ class RosterRequest(Request):
 
 @functools.cache
 def _blueprints_of(endpoint: str) -> list[str]:
-    """The blueprints of `endpoint`, innermost first (`a.b.view` → `a.b`, `a`)."""
-    name = endpoint.rpartition(".")[0]
-    parts = name.split(".") if name else []
-    return [".".join(parts[:end]) for end in range(len(parts), 0, -1)]
+    """The blueprints of `endpoint`, innermost first, as Quart splits them (`a.b.view` → `a.b`,
+    `a`)."""
+    blueprint, dot, _ = endpoint.rpartition(".")
+    return _split_blueprint_path(blueprint) if dot else []
 
 
 def _describe(error: orjson.JSONDecodeError) -> str:

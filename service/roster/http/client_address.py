@@ -7,8 +7,10 @@ import functools
 import ipaddress
 from collections.abc import Iterable
 
+from quart import Request
+
 from ..schemas import UNKNOWN_ADDRESS
-from .context import current_g, current_request
+from .context import Globals, current_g, current_request
 
 UNKNOWN = UNKNOWN_ADDRESS
 
@@ -16,10 +18,13 @@ UNKNOWN = UNKNOWN_ADDRESS
 def current_client_address(hops: int) -> str:
     """The request's client address, worked out once per request (`hops`: the trusted
     proxies, TRUSTED_PROXY_HOPS)."""
-    store = current_g()
+    return client_address_of(current_request(), current_g(), hops)
+
+
+def client_address_of(request: Request, store: Globals, hops: int) -> str:
+    """`request`'s client address, kept in its `g` (`store`)."""
     address: str | None = store.get("client_address")
     if address is None:
-        request = current_request()
         forwarded = request.headers.getlist("X-Forwarded-For") if hops else ()
         store.client_address = address = client_address(request.remote_addr, forwarded, hops)
     return address

@@ -13,6 +13,8 @@ from typing import Any, cast
 from quart import Request, g, request
 from quart.ctx import _AppCtxGlobals
 
+Globals = _AppCtxGlobals  # a request's `g`, as the functions it is passed to name it
+
 
 def current_request() -> Request:
     """The request being handled (outside one: RuntimeError, as the proxy raises)."""
@@ -20,7 +22,7 @@ def current_request() -> Request:
     return found
 
 
-def current_g() -> _AppCtxGlobals:
+def current_g() -> Globals:
     """The app context's `g` of the request being handled."""
-    found: _AppCtxGlobals = cast(Any, g)._get_current_object()
+    found: Globals = cast(Any, g)._get_current_object()
     return found

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from quart import Response
+from quart import Request, Response
 
-from .context import current_request
 from .routing import allow_header
 
 ALLOW_HEADERS = (
@@ -15,9 +14,9 @@ EXPOSE_HEADERS = (
 )
 
 
-def allowed_origin(allowed: tuple[str, ...]) -> str | None:
-    """The `Access-Control-Allow-Origin` for the request's origin (CORS_ORIGINS: `allowed`)."""
-    origin = current_request().headers.get("Origin")
+def allowed_origin(request: Request, allowed: tuple[str, ...]) -> str | None:
+    """The `Access-Control-Allow-Origin` for `request`'s origin (CORS_ORIGINS: `allowed`)."""
+    origin = request.headers.get("Origin")
     if origin is None or not allowed:
         return None
     if "*" in allowed:
@@ -25,19 +24,19 @@ def allowed_origin(allowed: tuple[str, ...]) -> str | None:
     return origin if origin.rstrip("/") in allowed else None
 
 
-def options_response(methods: list[str], allowed: tuple[str, ...]) -> Response:
+def options_response(request: Request, methods: list[str], allowed: tuple[str, ...]) -> Response:
     """`OPTIONS` on a route: 204 with `Allow` (and, for an allowed origin, the preflight)."""
     response = Response(status=204)
     response.headers["Allow"] = allow_header(methods)
-    if allowed_origin(allowed) is not None:
+    if allowed_origin(request, allowed) is not None:
         response.headers["Access-Control-Allow-Methods"] = response.headers["Allow"]
         response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
         response.headers["Access-Control-Max-Age"] = "600"
     return response
 
 
-def add_cors_headers(response: Response, allowed: tuple[str, ...]) -> None:
-    origin = allowed_origin(allowed)
+def add_cors_headers(request: Request, response: Response, allowed: tuple[str, ...]) -> None:
+    origin = allowed_origin(request, allowed)
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS

@@ -23,9 +23,9 @@ def register_hooks(app: Quart, settings: Settings, metrics: Metrics) -> None:
     origins, hops = settings.cors_origins, settings.trusted_proxy_hops
 
     async def start_request() -> Response | None:
-        assign_request_id()
-        start_clock()
-        request = current_request()
+        request, store = current_request(), current_g()
+        assign_request_id(request, store)
+        start_clock(store)
         # Whatever the method: a body over MAX_CONTENT_LENGTH → 413, before anything else.
         if request.method in BODY_METHODS or _has_body(request):
             await request.get_data()
@@ -35,22 +35,23 @@ def register_hooks(app: Quart, settings: Settings, metrics: Metrics) -> None:
             if not path_is_a_route_for(methods):
                 request.routing_exception = NotFound()
             elif request.method == "OPTIONS":
-                return options_response(methods, origins)
+                return options_response(request, methods, origins)
         return None
 
     async def finish_response(response: Response) -> Response:
-        response.headers[HEADER] = current_g().get("request_id") or assign_request_id()
+        request, store = current_request(), current_g()
+        response.headers[HEADER] = store.get("request_id") or assign_request_id(request, store)
         response.headers["X-Content-Type-Options"] = "nosniff"
         if response.status_code in BODILESS:
             response.headers.pop("Content-Type", None)
             # RFC 9110: never on a 204; on a 304 only the length a 200 would have had.
             response.headers.pop("Content-Length", None)
-        if "Authorization" in current_request().headers and "Cache-Control" not in response.headers:
+        if "Authorization" in request.headers and "Cache-Control" not in response.headers:
             # Another user's data: kept by the client only, and revalidated before each reuse
             # (with If-None-Match where there is an ETag).
             response.headers["Cache-Control"] = PRIVATE
-        add_cors_headers(response, origins)
-        log_response(response, metrics, hops)
+        add_cors_headers(request, response, origins)
+        log_response(request, store, response, metrics, hops)
         return response
 
     app.before_request(start_request)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import random
 import re
 
-from quart import has_request_context
+from quart import Request, has_request_context
 
 from ..serving.logs import current_log_request_id, log_request_id
-from .context import current_g, current_request
+from .context import Globals, current_g, current_request
 
 HEADER = "X-Request-ID"
 _VALID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
-def assign_request_id() -> str:
-    supplied = current_request().headers.get(HEADER, "")
+def assign_request_id(request: Request, store: Globals) -> str:
+    """`request`'s id, kept in its `g` (`store`) and the log context."""
+    supplied = request.headers.get(HEADER, "")
     request_id = supplied if _VALID.fullmatch(supplied) else _new_request_id()
-    current_g().request_id = request_id
+    store.request_id = request_id
     log_request_id(request_id)
     return request_id
 
@@ -32,5 +33,6 @@ def current_request_id() -> str:
     """The id of the request being handled (assigned on first use if the hooks did not run)."""
     if not has_request_context():
         return current_log_request_id()
-    request_id: str | None = current_g().get("request_id")
-    return request_id if request_id is not None else assign_request_id()
+    store = current_g()
+    request_id: str | None = store.get("request_id")
+    return request_id if request_id is not None else assign_request_id(current_request(), store)
