@@ -161,8 +161,8 @@ class PrometheusMetrics(Metrics):
             self._logins.labels(outcome)
         for limit in RATE_LIMITS:
             self._rate_limited.labels(limit)
-        for kind in DB_KINDS:
-            self._db_in_use.labels(kind)
+        # labels() takes a lock: the busy gauge moves twice a unit of work, its series are kept.
+        self._db_busy = {kind: self._db_in_use.labels(kind) for kind in DB_KINDS}
         self._latency.labels(UNMATCHED, "GET")
         self._audit_series: dict[str, Counter] = {}
         # A request's two series, looked up once: prometheus-client's labels() takes a lock.
@@ -197,7 +197,7 @@ class PrometheusMetrics(Metrics):
         self._hash_queue.inc(change)
 
     def db_busy(self, kind: str, change: int) -> None:
-        self._db_in_use.labels(kind).inc(change)
+        self._db_busy[kind].inc(change)
 
     def db_capacity(self, kind: str, threads_or_connections: int) -> None:
         self._db_capacity.labels(kind).set(threads_or_connections)
