@@ -269,6 +269,7 @@ class Comparison:
             "warmup_s": self.args.warmup,
             "users": self.args.users,
             "placement": self.placement.describe(),
+            "postgres_on_load_core": self.args.postgres_on_load_core,
             "contenders": {
                 c.name: {
                     "title": c.title,
@@ -304,6 +305,16 @@ def _latency(results: Sequence[WrkResult]) -> str:
     return f"{middle.p50_ms:.1f} / {middle.p99_ms:.1f}"
 
 
+@contextlib.contextmanager
+def _postgres_placed(args: argparse.Namespace, placement: cpus.Placement) -> Iterator[None]:
+    if not (args.postgres_on_load_core and placement.pinned):
+        yield
+        return
+    with cpus.processes_on("postgres", placement.load) as moved:
+        _say(f"{moved} PostgreSQL processes on CPU {placement.load}")
+        yield
+
+
 def _say(text: str) -> None:
     print(f"[compare] {text}", file=sys.stderr, flush=True)
 
@@ -332,6 +343,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--results-dir", type=Path, default=report.RESULTS)
+    parser.add_argument(
+        "--postgres-on-load-core",
+        action="store_true",
+        help="keep the local PostgreSQL server's processes on the load generator's core, as "
+        "if the database were another host's (unpinned, the scheduler wakes a backend on the "
+        "core of the server that wrote to it)",
+    )
     return parser  # fmt: skip
 
 
@@ -344,9 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if comparison.placement.pinned:
             os.sched_setaffinity(0, comparison.placement.load)
         try:
-            comparison.prepare()
-            with comparison.serving():
-                comparison.measure()
+            with _postgres_placed(args, comparison.placement):
+                comparison.prepare()
+                with comparison.serving():
+                    comparison.measure()
         finally:
             comparison.finish()
     table = comparison.markdown()

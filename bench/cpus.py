@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,32 @@ def _taskset(cpus: tuple[int, ...]) -> list[str]:
 
 def _list(cpus: tuple[int, ...]) -> str:
     return ",".join(str(cpu) for cpu in cpus)
+
+
+@contextlib.contextmanager
+def processes_on(command: str, cores: tuple[int, ...]) -> Iterator[int]:
+    """Every running process named `command` kept on `cores` until the block ends (the ones it
+    forks meanwhile inherit that: PostgreSQL's backends fork from the postmaster); yields how
+    many were moved. Each gets its own cores back at the end."""
+    moved: dict[int, set[int]] = {}
+    for pid in _pids_named(command):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            mask = os.sched_getaffinity(pid)
+            os.sched_setaffinity(pid, cores)
+            moved[pid] = mask
+    try:
+        yield len(moved)
+    finally:
+        for pid, mask in moved.items():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.sched_setaffinity(pid, mask)
+
+
+def _pids_named(command: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == command:
+                    found.append(int(entry.name))
+    return found
