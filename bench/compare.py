@@ -307,7 +307,11 @@ def _latency(results: Sequence[WrkResult]) -> str:
 
 @contextlib.contextmanager
 def _postgres_placed(args: argparse.Namespace, placement: cpus.Placement) -> Iterator[None]:
-    if not (args.postgres_on_load_core and placement.pinned):
+    if not args.postgres_on_load_core:
+        yield
+        return
+    if not placement.pinned:
+        _say("--postgres-on-load-core: no load generator's core here, PostgreSQL left as it is")
         yield
         return
     with cpus.processes_on("postgres", placement.load) as moved:

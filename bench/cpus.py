@@ -7,7 +7,8 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+
+from .usage import processes_named
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def processes_on(command: str, cores: tuple[int, ...]) -> Iterator[int]:
     forks meanwhile inherit that: PostgreSQL's backends fork from the postmaster); yields how
     many were moved. Each gets its own cores back at the end."""
     moved: dict[int, set[int]] = {}
-    for pid in _pids_named(command):
+    for pid in processes_named(command):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             mask = os.sched_getaffinity(pid)
             os.sched_setaffinity(pid, cores)
@@ -71,13 +72,3 @@ def processes_on(command: str, cores: tuple[int, ...]) -> Iterator[int]:
         for pid, mask in moved.items():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.sched_setaffinity(pid, mask)
-
-
-def _pids_named(command: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == command:
-                    found.append(int(entry.name))
-    return found

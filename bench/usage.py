@@ -41,6 +41,20 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def processes_named(command: str) -> list[int]:
+    """The processes alive now whose command name (`comm`) is `command`."""
+    found = []
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text().strip()
+            except OSError:
+                continue  # gone meanwhile
+            if name == command:
+                found.append(int(entry.name))
+    return found
+
+
 def rss_bytes(pid: int) -> int:
     """VmRSS of one process, 0 if it is gone (or a zombie, which has none)."""
     try:
