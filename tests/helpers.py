@@ -144,7 +144,8 @@ def assert_json_headers(response: Response) -> None:
     """JSON as the service sends it: exactly `application/json`, not to be sniffed."""
     assert response.headers["Content-Type"] == "application/json"
     assert response.mimetype == "application/json"
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert len(response.headers.getlist("X-Request-ID")) == 1  # added once, whatever the path
 
 
 async def assert_envelope(response: Response) -> Json:

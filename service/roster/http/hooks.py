@@ -39,17 +39,19 @@ def register_hooks(app: Quart, settings: Settings, metrics: Metrics) -> None:
         return None
 
     async def finish_response(response: Response) -> Response:
-        request, store = current_request(), current_g()
-        response.headers[HEADER] = store.get("request_id") or assign_request_id(request, store)
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        request, store, headers = current_request(), current_g(), response.headers
+        # Added, not set: nothing else sets these two, and werkzeug's set lowercases every
+        # header name already there to find one to replace.
+        headers.add(HEADER, store.get("request_id") or assign_request_id(request, store))
+        headers.add("X-Content-Type-Options", "nosniff")
         if response.status_code in BODILESS:
-            response.headers.pop("Content-Type", None)
+            headers.pop("Content-Type", None)
             # RFC 9110: never on a 204; on a 304 only the length a 200 would have had.
-            response.headers.pop("Content-Length", None)
-        if "Authorization" in request.headers and "Cache-Control" not in response.headers:
+            headers.pop("Content-Length", None)
+        if "Authorization" in request.headers and "Cache-Control" not in headers:
             # Another user's data: kept by the client only, and revalidated before each reuse
             # (with If-None-Match where there is an ETag).
-            response.headers["Cache-Control"] = PRIVATE
+            headers.add("Cache-Control", PRIVATE)
         add_cors_headers(request, response, origins)
         log_response(request, store, response, metrics, hops)
         return response
