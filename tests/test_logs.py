@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import httpx
 import pytest
 
 from roster.http.client_address import client_address
+from roster.serving.logs import configure_logging
 
 from .helpers import PASSWORD, bearer, unique_email
 from .server import Server, login, register, roster_serve, run_server
@@ -155,3 +158,30 @@ def test_client_address_rules(
     peer: str | None, headers: list[str], hops: int, expected: str
 ) -> None:
     assert client_address(peer, headers, hops) == expected
+
+
+def test_every_line_logged_is_written_once_in_order_when_logging_stops(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Lines are written a burst at a time by one thread: a burst from several threads loses
+    nothing and repeats nothing, each thread's lines in its order, and stopping (shutdown, or
+    logging configured again) writes what is still queued at once."""
+    configure_logging("INFO")  # writes to the captured stderr
+    logger = logging.getLogger("roster.burst")
+
+    def burst(name: str) -> None:
+        for n in range(300):
+            logger.info("%s line %d", name, n)
+
+    threads = [threading.Thread(target=burst, args=(f"t{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with capsys.disabled():
+        configure_logging("INFO")  # stops the capturing writer; the next writes to stderr
+    lines = [line for line in capsys.readouterr().err.splitlines() if "roster.burst" in line]
+    assert len(lines) == 1200
+    for i in range(4):
+        mine = [line.rsplit(" ", 1)[-1] for line in lines if f" t{i} line " in line]
+        assert mine == [str(n) for n in range(300)]

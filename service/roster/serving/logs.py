@@ -1,5 +1,5 @@
 """Logging: every line a request produces carries its request id, and none is written on the
-event loop: records are queued, then formatted and written by one listener thread.
+event loop: records are queued, then formatted and written by one thread, a burst at a time.
 
 `LOG_FORMAT=text` (default) or `json` (one object per line, docs/API.md §4). Roster logs
 what it chooses, field by field: never a token, a password or an `Authorization` header.
@@ -8,21 +8,24 @@ what it chooses, field by field: never a token, a password or an `Authorization`
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import logging
 import queue
+import threading
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener
-from typing import Any
+from logging.handlers import QueueHandler
+from typing import Any, TextIO
 
 import orjson
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s pid=%(process)d [%(request_id)s] %(message)s"
 AUDIT_LOGGER = "roster.audit"
 LOGGERS = ("roster", "quart.app", "quart.serving", "hypercorn.error", "alembic")
+# A burst's lines are written together: the writer wakes once for them, not once a request.
+GATHER_SECONDS = 0.05
 
-_records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-_listener: QueueListener | None = None
+_records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -106,20 +109,75 @@ class JsonFormatter(logging.Formatter):
 
 class _Enqueue(QueueHandler):
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record  # formatted by the listener thread, off the event loop
+        return record  # formatted by the writer thread, off the event loop
+
+
+class _Lines(logging.StreamHandler[TextIO]):
+    def emit_all(self, records: list[logging.LogRecord]) -> None:
+        """`records`, formatted, in one write (a record that cannot be formatted is reported
+        as logging reports it, and the rest are written)."""
+        lines = []
+        for record in records:
+            try:
+                lines.append(self.format(record) + self.terminator)
+            except Exception:
+                self.handleError(record)
+        if not lines:
+            return
+        try:
+            self.stream.write("".join(lines))
+            self.flush()
+        except Exception:
+            self.handleError(records[0])
+
+
+class _Writer:
+    """The one thread that formats and writes records. The first record after a quiet spell
+    wakes it; it lets the burst gather for GATHER_SECONDS (records queued meanwhile wake
+    nothing) and writes the lot at once. Stopping writes what is queued, without the wait."""
+
+    def __init__(self, output: _Lines) -> None:
+        self._output = output
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="roster-log-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return  # a stop left queued would end the next writer at once
+        self._stopping.set()
+        _records.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = _records.get()  # asleep while nothing is logged
+            self._stopping.wait(GATHER_SECONDS)
+            batch = [first]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(_records.get_nowait())
+            self._output.emit_all([record for record in batch if record is not None])
+            if None in batch:
+                return
+
+
+_writer: _Writer | None = None
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
-    global _listener
+    global _writer
     # What no line shows is not worked out for every record (the logging docs' "Optimization").
     logging.logThreads = logging.logMultiprocessing = False
     logging.logAsyncioTasks = False  # type: ignore[attr-defined,unused-ignore]  # 3.12+
-    output = logging.StreamHandler()
+    output = _Lines()
     output.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    if _listener is not None:
-        _listener.stop()
-    _listener = QueueListener(_records, output)
-    _listener.start()
+    if _writer is not None:
+        _writer.stop()
+    _writer = _Writer(output)
+    _writer.start()
     handler = _Enqueue(_records)
     handler.addFilter(RequestIdFilter())
     for name in LOGGERS:
@@ -133,5 +191,5 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 
 @atexit.register
 def _flush() -> None:
-    if _listener is not None:
-        _listener.stop()
+    if _writer is not None:
+        _writer.stop()
