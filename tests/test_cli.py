@@ -16,7 +16,7 @@ import pytest
 
 import roster
 from roster.app import create_app
-from roster.settings import Settings
+from roster.settings import Settings, SettingsError
 
 from . import pg
 from .helpers import FIELDS, PASSWORD, unique_email
@@ -285,3 +285,19 @@ async def test_create_user_records_its_event_with_the_cli_credential(database_ur
     assert event["credential"] == {"kind": "cli", "id": None}
     assert event["actor_id"] is None
     assert event["details"] == {"role": "admin"}
+
+
+def test_every_setting_is_in_the_readmes_configuration_table() -> None:
+    """An operator finds every variable Roster reads where the README lists them."""
+    readme = (REPOSITORY / "README.md").read_text()
+    listed = {line.split("`")[1] for line in readme.splitlines() if line.startswith("| `")}
+    assert {name.upper() for name in Settings.model_fields} <= listed
+
+
+@pytest.mark.parametrize(("value", "valid"), [("0", True), ("0.2", True), ("-1", False)])
+def test_log_batch_seconds_is_read_and_checked(value: str, valid: bool) -> None:
+    if valid:
+        assert Settings.from_env({"LOG_BATCH_SECONDS": value}).log_batch_seconds == float(value)
+    else:
+        with pytest.raises(SettingsError, match="LOG_BATCH_SECONDS"):
+            Settings.from_env({"LOG_BATCH_SECONDS": value})

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from roster.http.client_address import client_address
-from roster.serving.logs import configure_logging
+from roster.serving.logs import configure_logging, flush_logs
 
 from .helpers import PASSWORD, bearer, unique_email
 from .server import Server, login, register, roster_serve, run_server
@@ -166,7 +166,7 @@ def test_every_line_logged_is_written_once_in_order_when_logging_stops(
     """Lines are written a burst at a time by one thread: a burst from several threads loses
     nothing and repeats nothing, each thread's lines in its order, and stopping (shutdown, or
     logging configured again) writes what is still queued at once."""
-    configure_logging("INFO")  # writes to the captured stderr
+    configure_logging("INFO", "text", 0.05)  # writes to the captured stderr
     logger = logging.getLogger("roster.burst")
 
     def burst(name: str) -> None:
@@ -179,9 +179,20 @@ def test_every_line_logged_is_written_once_in_order_when_logging_stops(
     for thread in threads:
         thread.join()
     with capsys.disabled():
-        configure_logging("INFO")  # stops the capturing writer; the next writes to stderr
+        configure_logging("INFO", "text", 0.05)  # stops the capturing writer
     lines = [line for line in capsys.readouterr().err.splitlines() if "roster.burst" in line]
     assert len(lines) == 1200
     for i in range(4):
         mine = [line.rsplit(" ", 1)[-1] for line in lines if f" t{i} line " in line]
         assert mine == [str(n) for n in range(300)]
+
+
+def test_a_flush_writes_what_is_queued_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """With a long batch, nothing is written until the batch ends, or a flush asks for it
+    (the app flushes as it stops serving, so its last lines are never left behind)."""
+    configure_logging("INFO", "text", 60)
+    logging.getLogger("roster.burst").info("one line, then a flush")
+    flush_logs()  # returns once it is written: no waiting in the test
+    assert "one line, then a flush" in capsys.readouterr().err
+    with capsys.disabled():
+        configure_logging("INFO", "text", 0.05)

@@ -53,7 +53,7 @@ TAGS: list[Tag | dict[Any, Any]] = [
 def create_app(settings: Settings | None = None) -> Quart:
     """Build the app. Nothing connects until it starts serving."""
     settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.log_batch_seconds)
     app = Quart("roster", static_folder=None)
     app.request_class = RosterRequest
     app.asgi_http_class = LeanHTTPConnection

@@ -20,6 +20,7 @@ from .domain.sessions import Touches
 from .domain.verification import Verifications
 from .mail.transports import transport_for
 from .serving.draining import WorkGate
+from .serving.logs import flush_logs
 from .serving.metrics import Metrics, PrometheusMetrics, metrics_directory
 from .serving.tasks import cancel_and_wait
 from .settings import Settings
@@ -73,3 +74,4 @@ class Runtime:
         await self.db.close()
         self.passwords.close()
         self.metrics.close()
+        await asyncio.to_thread(flush_logs)  # its last lines written before it is gone

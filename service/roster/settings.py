@@ -274,6 +274,8 @@ class Settings(BaseSettings):
     max_content_length: Positive = 1024 * 1024
     log_level: LogLevel = "INFO"
     log_format: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = "text"
+    # Lines are written a batch at a time, at most this long after they are logged (0: at once).
+    log_batch_seconds: Annotated[float, Field(ge=0, le=3600)] = 0.05
     cors_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_origins)] = ()
     # PostgreSQL: every connection a worker holds (reads, writes, the costly-read lanes).
     db_connections: Positive = 20

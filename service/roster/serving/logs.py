@@ -22,10 +22,9 @@ import orjson
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s pid=%(process)d [%(request_id)s] %(message)s"
 AUDIT_LOGGER = "roster.audit"
 LOGGERS = ("roster", "quart.app", "quart.serving", "hypercorn.error", "alembic")
-# A burst's lines are written together: the writer wakes once for them, not once a request.
-GATHER_SECONDS = 0.05
-
-_records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+# Records; a flush's Event (set once what came before it is written); None, the writer's stop.
+_Item = logging.LogRecord | threading.Event | None
+_records: queue.SimpleQueue[_Item] = queue.SimpleQueue()
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -132,42 +131,67 @@ class _Lines(logging.StreamHandler[TextIO]):
 
 
 class _Writer:
-    """The one thread that formats and writes records. The first record after a quiet spell
-    wakes it; it lets the burst gather for GATHER_SECONDS (records queued meanwhile wake
-    nothing) and writes the lot at once. Stopping writes what is queued, without the wait."""
+    """The one thread that formats and writes records: every `batch_seconds` it writes what
+    was queued meanwhile, at once. Queuing a record wakes nothing (on a busy server, a wake-up
+    per line would cost a thread switch and a GIL hand-over each); with `batch_seconds` 0 it
+    waits for each record instead. A flush or a stop writes what is queued at once."""
 
-    def __init__(self, output: _Lines) -> None:
+    def __init__(self, output: _Lines, batch_seconds: float) -> None:
         self._output = output
-        self._stopping = threading.Event()
+        self._batch_seconds = batch_seconds
+        self._now = threading.Event()  # a flush or a stop: no more waiting for the batch
         self._thread = threading.Thread(target=self._run, name="roster-log-writer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def flush(self) -> None:
+        """Return once every record queued before the call is written."""
+        written = threading.Event()
+        self._queue_now(written)
+        written.wait()
+
     def stop(self) -> None:
         if not self._thread.is_alive():
             return  # a stop left queued would end the next writer at once
-        self._stopping.set()
-        _records.put(None)
+        self._queue_now(None)
         self._thread.join()
+
+    def _queue_now(self, item: _Item) -> None:
+        _records.put(item)
+        self._now.set()  # after the put: the writer that sees it set finds the item queued
 
     def _run(self) -> None:
         while True:
-            first = _records.get()  # asleep while nothing is logged
-            self._stopping.wait(GATHER_SECONDS)
-            batch = [first]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    batch.append(_records.get_nowait())
-            self._output.emit_all([record for record in batch if record is not None])
+            batch = self._next_batch()
+            self._output.emit_all([item for item in batch if isinstance(item, logging.LogRecord)])
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
             if None in batch:
                 return
+
+    def _next_batch(self) -> list[_Item]:
+        """What is queued `batch_seconds` from now (or at a flush or a stop); with 0, what is
+        queued once there is something."""
+        if not self._batch_seconds:
+            batch = [_records.get()]
+        else:
+            batch = []
+            if self._now.wait(self._batch_seconds):
+                self._now.clear()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                batch.append(_records.get_nowait())
+        return batch
 
 
 _writer: _Writer | None = None
 
 
-def configure_logging(level: str, log_format: str = "text") -> None:
+def configure_logging(level: str, log_format: str, batch_seconds: float) -> None:
+    """Records at `level` and above, written as `log_format` a batch at a time: a burst's lines
+    together, at most `batch_seconds` after they are logged (the writer wakes once for them)."""
     global _writer
     # What no line shows is not worked out for every record (the logging docs' "Optimization").
     logging.logThreads = logging.logMultiprocessing = False
@@ -176,7 +200,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     output.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     if _writer is not None:
         _writer.stop()
-    _writer = _Writer(output)
+    _writer = _Writer(output, batch_seconds)
     _writer.start()
     handler = _Enqueue(_records)
     handler.addFilter(RequestIdFilter())
@@ -189,7 +213,13 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     logging.getLogger(AUDIT_LOGGER).setLevel(level if log_format == "json" else logging.WARNING)
 
 
+def flush_logs() -> None:
+    """Return once every line logged so far is written."""
+    if _writer is not None:
+        _writer.flush()
+
+
 @atexit.register
-def _flush() -> None:
+def _stop_writing() -> None:
     if _writer is not None:
         _writer.stop()
