@@ -149,7 +149,9 @@ class _Writer:
         """Return once every record queued before the call is written."""
         written = threading.Event()
         self._queue_now(written)
-        written.wait()
+        while not written.wait(0.1):
+            if not self._thread.is_alive():
+                return  # stopped: nothing will be written, and nothing may hang on it
 
     def stop(self) -> None:
         if not self._thread.is_alive():
@@ -190,8 +192,8 @@ _writer: _Writer | None = None
 
 
 def configure_logging(level: str, log_format: str, batch_seconds: float) -> None:
-    """Records at `level` and above, written as `log_format` a batch at a time: a burst's lines
-    together, at most `batch_seconds` after they are logged (the writer wakes once for them)."""
+    """Records at `level` and above, written as `log_format` by one thread, a batch every
+    `batch_seconds` (0: each as soon as it can)."""
     global _writer
     # What no line shows is not worked out for every record (the logging docs' "Optimization").
     logging.logThreads = logging.logMultiprocessing = False
