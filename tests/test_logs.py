@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,13 +161,22 @@ def test_client_address_rules(
     assert client_address(peer, headers, hops) == expected
 
 
+@pytest.fixture
+def logs_to_capture(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[float], None]]:
+    """Logging configured, with the batch given, to write to the captured stderr; after the
+    test (whatever its outcome) to the real stderr again, not to a capture that has ended."""
+    yield lambda batch_seconds: configure_logging("INFO", "text", batch_seconds)
+    with capsys.disabled():
+        configure_logging("INFO", "text", 0.05)
+
+
 def test_every_line_logged_is_written_once_in_order_when_logging_stops(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], logs_to_capture: Callable[[float], None]
 ) -> None:
-    """Lines are written a burst at a time by one thread: a burst from several threads loses
+    """Lines are written a batch at a time by one thread: a burst from several threads loses
     nothing and repeats nothing, each thread's lines in its order, and stopping (shutdown, or
     logging configured again) writes what is still queued at once."""
-    configure_logging("INFO", "text", 0.05)  # writes to the captured stderr
+    logs_to_capture(0.05)
     logger = logging.getLogger("roster.burst")
 
     def burst(name: str) -> None:
@@ -187,12 +197,12 @@ def test_every_line_logged_is_written_once_in_order_when_logging_stops(
         assert mine == [str(n) for n in range(300)]
 
 
-def test_a_flush_writes_what_is_queued_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_flush_writes_what_is_queued_at_once(
+    capsys: pytest.CaptureFixture[str], logs_to_capture: Callable[[float], None]
+) -> None:
     """With a long batch, nothing is written until the batch ends, or a flush asks for it
     (the app flushes as it stops serving, so its last lines are never left behind)."""
-    configure_logging("INFO", "text", 60)
+    logs_to_capture(60)
     logging.getLogger("roster.burst").info("one line, then a flush")
     flush_logs()  # returns once it is written: no waiting in the test
     assert "one line, then a flush" in capsys.readouterr().err
-    with capsys.disabled():
-        configure_logging("INFO", "text", 0.05)

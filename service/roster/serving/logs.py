@@ -1,5 +1,5 @@
 """Logging: every line a request produces carries its request id, and none is written on the
-event loop: records are queued, then formatted and written by one thread, a burst at a time.
+event loop: records are queued, then formatted and written by one thread, a batch at a time.
 
 `LOG_FORMAT=text` (default) or `json` (one object per line, docs/API.md §4). Roster logs
 what it chooses, field by field: never a token, a password or an `Authorization` header.
