@@ -4,11 +4,15 @@ read-only fields."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from quart import Quart
+from sqlalchemy import update
 
-from .factories import admin_with_token, user_with_token
+from roster.db.models import User
+
+from .factories import Account, admin_with_token, user_with_token
 from .helpers import (
     NEW_PASSWORD,
     PASSWORD,
@@ -17,6 +21,7 @@ from .helpers import (
     assert_error,
     bearer,
     body_of,
+    database_session,
     fetch,
     login,
     login_status,
@@ -362,3 +367,22 @@ async def test_read_only_fields_are_ignored_on_register(client: Client) -> None:
     assert not created["created_at"].startswith("2000-")
     token = await login(client, body["email"])
     assert await fetch(client, token, existing["id"]) == existing
+
+
+async def test_timestamps_always_have_six_fraction_digits(
+    app: Quart, client: Client, alice: Account
+) -> None:
+    """A stored time on a whole second (a bulk import's, say) is still written as §1 shows one:
+    `.000000Z`, never a shorter form a client's strict parser might refuse."""
+    whole = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    async with database_session(app) as session:
+        changed = update(User).where(User.id == alice.id).values(created_at=whole)
+        await session.execute(changed)
+        await session.commit()
+    stored = await fetch(client, alice.token, alice.id)
+    assert stored["created_at"] == "2026-01-02T03:04:05.000000Z"
+    assert stored["updated_at"].endswith("Z")
+    assert len(stored["updated_at"]) == len("2026-01-02T03:04:05.000000Z")
+    listed = await client.get("/api/users?per_page=100", headers=alice.headers())
+    [row] = [user for user in (await body_of(listed))["data"] if user["id"] == alice.id]
+    assert row["created_at"] == "2026-01-02T03:04:05.000000Z"

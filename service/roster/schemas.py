@@ -41,7 +41,10 @@ def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds: 2026-11-23T20:21:22.850935Z."""
     if moment.tzinfo is not None:  # naive values from the database are already UTC
         moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.isoformat(timespec="microseconds") + "Z"  # isoformat: C, unlike strftime
+    # isoformat() without arguments: parsing `timespec=` cost more than the formatting (S3
+    # formats 40 a page). It leaves the fraction out only when it is zero.
+    text = moment.isoformat()
+    return text + "Z" if moment.microsecond else text + ".000000Z"
 
 
 def _reject_control_characters(value: str) -> None:
