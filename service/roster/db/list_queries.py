@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -48,6 +49,7 @@ _ASCII_RUNS = re.compile(r"[\x00-\x7f]+")
 _LOWERS_TO_ASCII = "\u0130\u212a"
 _counts = UserCount.__table__.c
 _search_table = table("users_search")
+_USER_LIST = TypeAdapter(list[UserOut])  # built once: a schema per call would cost more
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def _rows(
 
 
 def _found(plan: Plan, rows: list[Any], limit: int) -> Found:
-    users = [_user_of(row[: len(USER_FIELDS)]) for row in rows[:limit]]
+    users = _users_of(rows[:limit])
     next_key = _key_of(users[-1], plan.listing.sort) if len(rows) > limit else None
     return Found(users, next_key)
 
@@ -209,9 +211,13 @@ def _wanted(listing: Listing, role: str, status: str) -> bool:
     return listing.role in (None, role) and listing.status in (None, status)
 
 
-def _user_of(row: Any) -> UserOut:
-    """A row of exactly `USER_COLUMNS`, by position: half the cost of reading its attributes."""
-    return UserOut.model_validate(dict(zip(USER_FIELDS, row, strict=True)))
+def _users_of(rows: list[Any]) -> list[UserOut]:
+    """Rows starting with exactly `USER_COLUMNS`, by position (half the cost of reading their
+    attributes), validated in one call: a page's worth of calls cost a third more."""
+    width = len(USER_FIELDS)
+    return _USER_LIST.validate_python(
+        [dict(zip(USER_FIELDS, row[:width], strict=True)) for row in rows]
+    )
 
 
 def _key_of(user: UserOut, sort: str) -> Key:
