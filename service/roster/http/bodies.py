@@ -36,17 +36,25 @@ class RosterRequest(Request):
         self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
     ) -> str | bytes:
         """Quart's, with the body awaited inside `asyncio.timeout`: its `wait_for` is one more
-        task per read on Python 3.11, and a request's body is read twice (413 check, JSON)."""
+        task per read on Python 3.11, and a request's body is read twice (413 check, JSON); the
+        second read has nothing to wait for, and no timer is set for it."""
         if parse_form_data:
             return await super().get_data(cache, as_text, parse_form_data)
+        if self.body._complete.is_set():  # read before (the 413 check): nothing to wait for
+            raw: bytes = await self.body
+        else:
+            raw = await self._received()
+        if not cache:
+            self.body.clear()
+        return raw.decode() if as_text else raw
+
+    async def _received(self) -> bytes:
         try:
             async with asyncio.timeout(self.body_timeout):
                 raw: bytes = await self.body
         except TimeoutError as error:
             raise RequestTimeout() from error
-        if not cache:
-            self.body.clear()
-        return raw.decode() if as_text else raw
+        return raw
 
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if cache and self._cached_json[False] is not Ellipsis:
