@@ -105,7 +105,7 @@ async def get_user(user_id: int, access: Access) -> Response:
     etag = etag_of_json(representation)
     if not_modified(etag):
         return Response(status=304, headers={"ETag": etag})
-    return respond(representation, 200, Headers({"ETag": etag}))
+    return respond(representation, 200, etag=etag)
 
 
 @blueprint.put(ONE_USER)
@@ -162,7 +162,7 @@ async def delete_user(user_id: int, access: Access, runtime: Runtime) -> tuple[s
 
 def user_response(user: UserOut, status: int = 200) -> Response:
     representation = user_json(user)
-    return respond(representation, status, Headers({"ETag": etag_of_json(representation)}))
+    return respond(representation, status, etag=etag_of_json(representation))
 
 
 async def _update(runtime: Runtime, access: Access, changes: dict[str, Any]) -> Response:

@@ -44,6 +44,7 @@ def respond(
     status: int = 200,
     headers: Headers | None = None,
     meta_json: bytes | None = None,
+    etag: str | None = None,
 ) -> Response:
     """A success envelope around `data`, already JSON (pydantic's, from its Rust core): the
     hot paths' answers, built without a dict of the model or a second serialization. `meta`
@@ -52,7 +53,10 @@ def respond(
         request_id = current_request_id().encode()  # [A-Za-z0-9._-]: nothing to escape
         meta_json = b'{"request_id":"' + request_id + b'"}'
     body = b'{"data":' + data_json + b',"meta":' + meta_json + b"}"
-    return Response(body, status, headers, content_type=JSON)
+    response = Response(body, status, headers, content_type=JSON)
+    if etag is not None:  # added: a third of the cost of `Headers({"ETag": etag})`
+        response.headers.add("ETag", etag)
+    return response
 
 
 def model_json(model: BaseModel) -> bytes:
