@@ -290,6 +290,9 @@ async def _child(workdir: Path, helper: Path, url: str) -> None:
         # in one run's window and not the next's: here a window's lines are written by a flush
         # before its dump (and the lines before it, by a flush before it begins).
         log_batch_seconds=3600,
+        # Likewise the metrics' batch: written by the child before each window and before its
+        # dump, so a window counts writing exactly its own requests' samples.
+        metrics_batch_seconds=3600,
         **TEST_HASHING.as_settings(),  # the count is Roster's, not argon2's
     )
     app = create_app(settings)
@@ -302,12 +305,15 @@ async def _child(workdir: Path, helper: Path, url: str) -> None:
         for name, (scenario, expected) in SCENARIOS.items():
             for i in range(WARMUP):
                 await _checked(scenario, world, i, expected)
-            # Each window starts from the same state: no lines queued, no collection owed.
+            # Each window starts from the same state: no lines or samples queued, no collection
+            # owed.
+            runtime.metrics.write()
             await asyncio.to_thread(flush_logs)
             gc.collect()
             callgrind.roster_zero()
             for i in range(WARMUP, WARMUP + REQUESTS):
                 await _checked(scenario, world, i, expected)
+            runtime.metrics.write()
             await asyncio.to_thread(flush_logs)
             callgrind.roster_dump(name.encode())
 

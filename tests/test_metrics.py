@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from roster.serving.metrics import LATENCY_BUCKETS
 from roster.settings import RateLimit, Settings
 
 from .factories import user_with_token
@@ -81,6 +86,66 @@ async def test_requests_are_counted_by_route_template_method_and_status(client: 
     assert count == 2
 
 
+async def test_latencies_fall_in_their_buckets_and_sum(client: Client) -> None:
+    """Each request is in exactly one bucket (cumulative `le` counts end at the count), and the
+    sum is the latencies' total (positive, below the wall time the requests took)."""
+    _, token = await user_with_token(client)
+    started = time.perf_counter()
+    for _ in range(5):
+        assert (await client.get("/api/profile", headers=bearer(token))).status_code == 200
+    took = time.perf_counter() - started
+    found = await scrape(client)
+    series = {"route": "/api/profile", "method": "GET"}
+    assert value(found, "roster_http_request_duration_seconds_count", **series) == 5
+    assert 0 < value(found, "roster_http_request_duration_seconds_sum", **series) < took
+    buckets = sorted(
+        (float(dict(labels)["le"]), count)
+        for (name, labels), count in found.items()
+        if name == "roster_http_request_duration_seconds_bucket" and series.items() <= labels
+    )
+    counts = [count for _, count in buckets]
+    assert len(counts) == len(LATENCY_BUCKETS) + 1  # and +Inf
+    assert counts == sorted(counts)
+    assert counts[-1] == 5
+    # Each request's latency lies between its bucket's bound and the one below.
+    bounds = [bound for bound, _ in buckets]
+    in_bucket = [after - before for before, after in zip([0.0, *counts], counts, strict=False)]
+    low = sum(n * bound for n, bound in zip(in_bucket, [0.0, *bounds], strict=False))
+    high = sum(n * bound for n, bound in zip(in_bucket, bounds, strict=True) if n)
+    assert low <= value(found, "roster_http_request_duration_seconds_sum", **series) <= high
+
+
+async def test_a_workers_samples_reach_the_shared_files_within_a_batch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """What another worker's scrape reads: this worker's requests and its database gauges,
+    written within METRICS_BATCH_SECONDS without a scrape of its own."""
+    shared = tmp_path / "metrics"
+    async with serving(
+        settings, prometheus_multiproc_dir=str(shared), metrics_batch_seconds=0.05
+    ) as app:
+        client = app.test_client()
+        _, token = await user_with_token(client)
+        for _ in range(3):
+            await client.get("/api/profile", headers=bearer(token))
+        series = {"route": "/api/profile", "method": "GET", "status": "200"}
+        for _ in range(100):
+            found = shared_samples(shared)
+            if value(found, "roster_http_requests_total", **series) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert value(found, "roster_http_requests_total", **series) == 3
+        for kind in ("read", "write"):
+            assert found[("roster_database_in_use", frozenset({("kind", kind)}))] == 0
+
+
+def shared_samples(directory: Path) -> Samples:
+    """The samples in the shared files, read as any worker's scrape reads them."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    return samples(generate_latest(registry).decode())
+
+
 async def test_every_route_has_its_latency_series_from_the_start(client: Client) -> None:
     found = await scrape(client)
     for route, method in [("/api/users/{user_id}", "PATCH"), ("/api/tokens", "POST")]:
@@ -148,14 +213,25 @@ async def test_one_scrape_reports_every_worker(two_workers: Server) -> None:
             sent += 1
             pids.add(await worker_that_answered(two_workers, response.headers["X-Request-ID"]))
         assert len(pids) == 2, "both workers answered"
-        for _ in range(3):  # whichever worker takes the scrape, it reports the sum
-            text = (await http.get("/metrics")).text
-            found = samples(text)
-            total = value(
-                found, "roster_http_requests_total",
-                route="/api/users/{user_id}", method="GET", status="200",
-            )  # fmt: skip
-            assert total == sent
+        # Whichever worker takes a scrape, it reports the sum: its own requests at once, the
+        # other's once that worker has written its batch (METRICS_BATCH_SECONDS, 1 s).
+        totals = [await scraped_total(http) for _ in range(3)]
+        deadline = time.monotonic() + 10
+        while totals[-1] != sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            totals.append(await scraped_total(http))
+        assert totals[-1] == sent
+        for _ in range(3):
+            assert await scraped_total(http) == sent
+        assert max(totals) == sent
+
+
+async def scraped_total(http: httpx.AsyncClient) -> float:
+    found = samples((await http.get("/metrics")).text)
+    return value(
+        found, "roster_http_requests_total",
+        route="/api/users/{user_id}", method="GET", status="200",
+    )  # fmt: skip
 
 
 async def login_over(http: httpx.AsyncClient, email: str) -> str:

@@ -31,7 +31,8 @@ class Runtime:
         self.settings = settings
         self.metrics = Metrics()
         if settings.metrics_enabled:
-            self.metrics = PrometheusMetrics(metrics_directory(settings.prometheus_multiproc_dir))
+            directory = metrics_directory(settings.prometheus_multiproc_dir)
+            self.metrics = PrometheusMetrics(directory, settings.metrics_batch_seconds)
         self.gate = WorkGate(settings.retry_after_seconds)
         self.db = open_database(settings, self.metrics, self.gate)
         self.passwords = Passwords(settings.password_hashing, self.metrics, self.gate)
@@ -47,6 +48,7 @@ class Runtime:
         """The event loop runs (before serving): background work begins; nothing connects yet."""
         for kind, capacity in self.db.capacity().items():
             self.metrics.db_capacity(kind, capacity)
+        self.metrics.start()
         await self.passwords.start()
         self.touches.start()
         self.key_touches.start()
@@ -73,5 +75,5 @@ class Runtime:
         await self.key_touches.stop()
         await self.db.close()
         self.passwords.close()
-        self.metrics.close()
+        await self.metrics.stop()
         await asyncio.to_thread(flush_logs)  # its last lines written before it is gone

@@ -296,6 +296,8 @@ class Settings(BaseSettings):
     password_hash_workers: NonNegative = 0  # 0: one per CPU core this process may use
     password_hash_niceness: Annotated[int, Field(ge=0, le=19)] = 10
     metrics_enabled: bool = True
+    # Request samples and database gauges reach the shared files at most this long after.
+    metrics_batch_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
     # Where worker processes share metrics; None: a directory per server, chosen at start-up.
     prometheus_multiproc_dir: str | None = None
     trusted_proxy_hops: NonNegative = 0

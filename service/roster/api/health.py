@@ -52,5 +52,6 @@ async def ready(runtime: Runtime) -> ReadinessEnvelope:
 )
 async def metrics(runtime: Runtime) -> Response:
     """Prometheus metrics of every worker of this server (outside the envelope)."""
+    runtime.metrics.write()  # this worker's batch, up to now (the others' within a batch)
     body = await asyncio.to_thread(runtime.metrics.exposition)
     return Response(body, status=200, content_type=CONTENT_TYPE)

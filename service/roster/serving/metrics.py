@@ -2,6 +2,10 @@
 multiprocess mode): each process writes its samples to files in one directory, and a scrape
 of any worker reads them all.
 
+A request's samples and the database gauges are kept in the process and written to the files a
+batch at a time, every METRICS_BATCH_SECONDS: three locked writes to a memory-mapped file per
+request cost more than the rest of the access line. A scrape writes its own worker's first.
+
 The directory is `PROMETHEUS_MULTIPROC_DIR` when set; otherwise one per server, named after the
 process that started the workers, made at start-up and removed when `roster serve` stops (or
 swept away by the next server once that process is gone).
@@ -9,16 +13,21 @@ swept away by the next server once that process is gone).
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from .tasks import cancel_and_wait
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 LOGIN_OUTCOMES = (
@@ -72,18 +81,42 @@ class Metrics:
     def audit_event(self, kind: str) -> None:
         """An audit event of type `kind` was written (its transaction committed)."""
 
+    def start(self) -> None:
+        """The event loop runs: batches are written from now on."""
+
+    def write(self) -> None:
+        """Write what is batched now (on the event loop: before a scrape)."""
+
     def exposition(self) -> bytes:
         return b""
 
-    def close(self) -> None:
-        """The process stops counting."""
+    async def stop(self) -> None:
+        """The process stops counting: what is batched is written first."""
+
+
+class _Batch:
+    """A series' requests since the last write: how many, their total time, and how many fell
+    in each latency bucket (the last is +Inf)."""
+
+    __slots__ = ("buckets", "count", "seconds")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
 
 
 class PrometheusMetrics(Metrics):
     """Samples in files of `directory`, one set per process, summed by every scrape."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, batch_seconds: float = 1.0) -> None:
         self.directory = directory
+        self._batch_seconds = batch_seconds
+        self._writer: asyncio.Task[None] | None = None
+        # Requests are observed on the event loop; units of work run on database threads.
+        self._busy_lock = threading.Lock()
+        self._busy_now = dict.fromkeys(DB_KINDS, 0)
+        self._busy_written = dict.fromkeys(DB_KINDS, 0)
         # prometheus-client opens a sample file per kind of metric, in the directory the
         # environment names when it does: every kind is opened here, now, with this one.
         with _environment("PROMETHEUS_MULTIPROC_DIR", str(directory)):
@@ -167,25 +200,33 @@ class PrometheusMetrics(Metrics):
         self._audit_series: dict[str, Counter] = {}
         # A request's two series, looked up once: prometheus-client's labels() takes a lock.
         self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._batches: dict[tuple[str, str, int], _Batch] = {}
 
     def route_seen(self, route: str, methods: Iterable[str]) -> None:
         for method in methods:
             self._latency.labels(route, method)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in METHODS:  # folded first: an invented method is no key of its own
+            method = OTHER_METHOD
+        batch = self._batches.get((route, method, status))
+        if batch is None:
+            batch = self._batches[route, method, status] = _Batch()
+        batch.count += 1
+        batch.seconds += seconds
+        # The first bucket whose bound is at least `seconds` (`le`), as Histogram.observe finds.
+        batch.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+
+    def _series_of(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
         series = self._series.get((route, method, status))
         if series is None:
-            series = self._series[route, method, status] = self._new_series(route, method, status)
-        series[0].inc()
-        series[1].observe(seconds)
-
-    def _new_series(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
-        # A bounded set: routes are templates, methods are folded, statuses are few.
-        if method not in METHODS:
-            method = OTHER_METHOD
-        return self._requests.labels(route, method, str(status)), self._latency.labels(
-            route, method
-        )
+            # A bounded set: routes are templates, methods are folded, statuses are few.
+            series = (
+                self._requests.labels(route, method, str(status)),
+                self._latency.labels(route, method),
+            )
+            self._series[route, method, status] = series
+        return series
 
     def login(self, outcome: str) -> None:
         self._logins.labels(outcome).inc()
@@ -197,7 +238,8 @@ class PrometheusMetrics(Metrics):
         self._hash_queue.inc(change)
 
     def db_busy(self, kind: str, change: int) -> None:
-        self._db_busy[kind].inc(change)
+        with self._busy_lock:
+            self._busy_now[kind] += change
 
     def db_capacity(self, kind: str, threads_or_connections: int) -> None:
         self._db_capacity.labels(kind).set(threads_or_connections)
@@ -214,13 +256,42 @@ class PrometheusMetrics(Metrics):
             counted = self._audit_series[kind] = self._audit.labels(kind)
         counted.inc()
 
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_forever())
+
+    async def _write_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._batch_seconds)
+            self.write()
+
+    def write(self) -> None:
+        batches, self._batches = self._batches, {}
+        for (route, method, status), batch in batches.items():
+            requests, latency = self._series_of(route, method, status)
+            requests.inc(batch.count)
+            # Histogram.observe, for a batch: its sum and each bucket once (prometheus-client
+            # has no call that adds many observations).
+            latency._sum.inc(batch.seconds)
+            for bucket, count in zip(latency._buckets, batch.buckets, strict=True):
+                if count:
+                    bucket.inc(count)
+        with self._busy_lock:
+            busy = dict(self._busy_now)
+        for kind, running in busy.items():
+            if running != self._busy_written[kind]:
+                self._db_busy[kind].set(running)
+                self._busy_written[kind] = running
+
     def exposition(self) -> bytes:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=str(self.directory))  # type: ignore[no-untyped-call]
         return generate_latest(registry)
 
-    def close(self) -> None:
-        """This process's live gauges leave the sums; its counters stay (totals never drop)."""
+    async def stop(self) -> None:
+        """This process's batch is written; then its live gauges leave the sums, and its
+        counters stay (totals never drop)."""
+        await cancel_and_wait(self._writer)
+        self.write()
         with contextlib.suppress(OSError):
             mark_process_dead(os.getpid(), str(self.directory))  # type: ignore[no-untyped-call]
 
