@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from roster.http.client_address import client_address
-from roster.serving.logs import configure_logging, flush_logs
+from roster.serving.logs import TEXT_FORMAT, TextFormatter, configure_logging, flush_logs
 
 from .helpers import PASSWORD, bearer, unique_email
 from .server import Server, login, register, roster_serve, run_server
@@ -206,3 +206,14 @@ def test_a_flush_writes_what_is_queued_at_once(
     logging.getLogger("roster.burst").info("one line, then a flush")
     flush_logs()  # returns once it is written: no waiting in the test
     assert "one line, then a flush" in capsys.readouterr().err
+
+
+def test_text_lines_tell_the_time_as_logging_does() -> None:
+    """The time prefix, made once a second, is logging's own to the millisecond: within a
+    second, across seconds, and back to an earlier one (lines from a clock set back)."""
+    ours, theirs = TextFormatter(), logging.Formatter(TEXT_FORMAT)
+    for created in (1_765_000_000.001, 1_765_000_000.999, 1_765_000_001.5, 1_764_999_999.25, 0.0):
+        record = logging.LogRecord("roster.test", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.formatTime(record) == theirs.formatTime(record)
+        assert ours.formatTime(record, "%H:%M") == theirs.formatTime(record, "%H:%M")

@@ -15,6 +15,7 @@ import queue
 import threading
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler
+from time import strftime
 from typing import Any, TextIO
 
 import orjson
@@ -53,6 +54,21 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
+        self._stamp = (0, "")  # a second, and its time as text: one attribute, set at once
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """logging's default time (`2026-12-07 11:04:09,990`), its seconds made once a second:
+        `localtime` and `strftime` for every line were most of a line's formatting."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        stamp = self._stamp
+        if stamp[0] != second or not stamp[1]:
+            stamp = self._stamp = (
+                second,
+                strftime(self.default_time_format, self.converter(second)),
+            )
+        return f"{stamp[1]},{int(record.msecs):03d}"  # logging's default_msec_format
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = printable(record.message)
