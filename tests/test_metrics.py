@@ -10,11 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from roster.serving.metrics import LATENCY_BUCKETS
+from roster.serving.metrics import LATENCY_BUCKETS, shared_exposition
 from roster.settings import RateLimit, Settings
 
 from .factories import user_with_token
@@ -141,9 +139,7 @@ async def test_a_workers_samples_reach_the_shared_files_within_a_batch(
 
 def shared_samples(directory: Path) -> Samples:
     """The samples in the shared files, read as any worker's scrape reads them."""
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
-    return samples(generate_latest(registry).decode())
+    return samples(shared_exposition(directory).decode())
 
 
 async def test_every_route_has_its_latency_series_from_the_start(client: Client) -> None:

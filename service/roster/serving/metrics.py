@@ -284,9 +284,7 @@ class PrometheusMetrics(Metrics):
                 self._busy_written[kind] = running
 
     def exposition(self) -> bytes:
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(self.directory))  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
+        return shared_exposition(self.directory)
 
     async def stop(self) -> None:
         """This process's batch is written; then its live gauges leave the sums, and its
@@ -295,6 +293,13 @@ class PrometheusMetrics(Metrics):
         self.write()
         with contextlib.suppress(OSError):
             mark_process_dead(os.getpid(), str(self.directory))  # type: ignore[no-untyped-call]
+
+
+def shared_exposition(directory: Path) -> bytes:
+    """Every process's samples in `directory`, summed, as a scrape shows them."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
 
 
 @contextlib.contextmanager
