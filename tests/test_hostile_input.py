@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from quart import Quart, Response
 
+from roster.http.error_handlers import NOT_A_HOST
 from roster.settings import Settings
 
 from .factories import Account, admin_with_token
@@ -568,6 +569,30 @@ async def test_basic_authorization_is_401_with_a_bearer_challenge(caller: Accoun
         response = await caller.client.get(url, headers={"Authorization": f"Basic {credentials}"})
         await assert_error(response, 401, "UNAUTHORIZED")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+NOT_HOST_NAMES = ["a..b", "x" * 64 + ".example", ".example:8000", "example..com:443"]
+HOST_NAMES = ["127.0.0.1:8000", "EXAMPLE.com:80", "bücher.example", "[::1]:8000", "a.b.example"]
+
+
+async def test_a_host_that_is_no_host_name_is_400_naming_it(caller: Account) -> None:
+    """An empty or over-long label in `Host` once failed while the request was being set up,
+    before any error handler: hypercorn answered a bare 500."""
+    for host in NOT_HOST_NAMES:
+        for method, url in (("GET", "/health"), ("PATCH", caller.url), ("GET", "/nowhere")):
+            response = await caller.client.open(
+                url, method=method, headers=caller.headers({"Host": host}), json={"name": "Hacked"}
+            )
+            details = await assert_error(response, 400, "BAD_REQUEST")
+            assert details == {"Host": NOT_A_HOST}, host
+    await assert_nothing_stored(caller)
+
+
+async def test_hosts_that_are_names_are_served(caller: Account) -> None:
+    for host in HOST_NAMES:
+        response = await caller.client.get(caller.url, headers=caller.headers({"Host": host}))
+        assert response.status_code == 200, host
+        assert (await body_of(response))["data"] == caller.user
 
 
 # --- bodies built to be expensive ----------------------------------------------------------

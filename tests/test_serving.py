@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from roster.db.connect import create_engine
+from roster.http.error_handlers import NOT_A_HOST
 from roster.settings import Settings
 
 from .helpers import PASSWORD, unique_email
@@ -163,6 +164,19 @@ async def test_what_hypercorn_refuses_itself_is_still_an_envelope(
     assert body["error"]["code"] == "BAD_REQUEST"
     assert body["error"]["details"] == {}
     assert response.header("X-Request-ID") == [body["meta"]["request_id"]]
+
+
+async def test_a_host_that_is_no_host_name_is_the_envelopes_400_served(
+    database_url: str, tmp_path: Path
+) -> None:
+    """hypercorn passes `Host: a..b` on; Roster once failed on it before its error handlers
+    (a bare 500 and a traceback in the log)."""
+    with run_server(database_url, launcher=roster_serve(), log_dir=tmp_path) as server:
+        response = await raw_exchange(server, b"GET /health HTTP/1.1\r\nHost: a..b\r\n\r\n")
+    assert response.status == 400
+    body = json.loads(response.body)
+    assert body["error"]["details"] == {"Host": NOT_A_HOST}
+    assert "Traceback" not in server.log()
 
 
 # --- start-up, and a server that dies ----------------------------------------------------------

@@ -30,6 +30,7 @@ from .http.hooks import register_hooks
 from .http.json_provider import OrjsonProvider
 from .http.openapi import RosterOpenAPIProvider
 from .http.routing import route_template
+from .http.url_map import RosterMap
 from .runtime import Runtime
 from .serving.logs import configure_logging
 from .settings import Settings
@@ -50,11 +51,15 @@ TAGS: list[Tag | dict[Any, Any]] = [
 ]
 
 
+class _Roster(Quart):
+    url_map_class = RosterMap  # each request's URL map bound once per host (http/url_map.py)
+
+
 def create_app(settings: Settings | None = None) -> Quart:
     """Build the app. Nothing connects until it starts serving."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_batch_seconds)
-    app = Quart("roster", static_folder=None)
+    app = _Roster("roster", static_folder=None)
     app.request_class = RosterRequest
     app.asgi_http_class = LeanHTTPConnection
     app.config.update(

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from quart import Quart, Response, current_app, request
 from quart_schema import RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError, RequestHeadersValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException
 
 from .. import errors
 from ..db.outage import is_schema_missing, is_unavailable
@@ -29,6 +29,7 @@ _HTTP_ERRORS: dict[int, type[errors.ApiError]] = {
     413: errors.PayloadTooLarge,
 }
 UNKNOWN_FIELD = "Unknown field"
+NOT_A_HOST = "Not a host name (a label is empty or longer than 63 characters)"
 MAX_DETAILS = 20  # an error lists this many problems at most, however many the input has
 _MESSAGES = {
     "missing": "Field required",
@@ -108,6 +109,8 @@ def _from_http(error: HTTPException) -> errors.ApiError:
     status = error.code or 500
     if status >= 500:
         return errors.ApiError()
+    if isinstance(error, BadHost):
+        return errors.BadRequest("Malformed header", details={"Host": NOT_A_HOST})
     api_error = _HTTP_ERRORS.get(status, errors.BadRequest)()
     api_error.status = status
     if status == 404:
