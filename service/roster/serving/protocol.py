@@ -8,6 +8,8 @@ for the app or times a client out.
 - `Expect: 100-continue` with a declared body over MAX_CONTENT_LENGTH gets no 100: the app's
   413 comes at once, not after the upload.
 - The status line carries its reason phrase.
+- A response's head goes out with what follows it (its body, or its end) in one write: one
+  `send` a response instead of two, and one TCP segment for a small response.
 - A request hypercorn refuses itself (a malformed request line, headers too large) gets the
   contract's JSON error envelope with a request id, not an empty body.
 """
@@ -30,11 +32,20 @@ from hypercorn.protocol.h11 import H11Protocol
 
 def install(max_content_length: int, headers_timeout: float) -> None:
     """Make hypercorn's HTTP/1.1 connections in this process Roster's."""
+    # Where hypercorn's ProtocolWrapper looks the HTTP/1.1 protocol up.
+    hypercorn_protocol.H11Protocol = h11_protocol(max_content_length, headers_timeout)  # type: ignore[attr-defined]
+
+
+def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Protocol]:
+    """Hypercorn's HTTP/1.1 protocol, Roster's way (the module's docstring)."""
 
     class RosterH11Protocol(H11Protocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._head_timer: asyncio.TimerHandle | None = None
+            self._head = b""  # a response's head, waiting for what follows it
+            self._to_client = self.send
+            self.send = self._send_after_head
 
         async def initiate(self) -> None:
             await super().initiate()
@@ -56,14 +67,39 @@ def install(max_content_length: int, headers_timeout: float) -> None:
             await super()._create_stream(request)
 
         async def _send_h11_event(self, event: Any) -> None:
-            if isinstance(event, h11.Response) and not event.reason:
+            if not isinstance(event, h11.Response):
+                await super()._send_h11_event(event)
+                return
+            if not event.reason:
                 event = h11.Response(
                     status_code=event.status_code,
                     headers=event.headers,
                     http_version=event.http_version,
                     reason=_reason(event.status_code),
                 )
-            await super()._send_h11_event(event)
+            try:
+                self._head += self.connection.send(event) or b""
+            except h11.LocalProtocolError:
+                if self.connection.their_state != h11.ERROR:
+                    raise
+                return
+            # The body follows at once (the same step of the loop); a streamed body that does
+            # not would find its head sent on the loop's next step.
+            asyncio.get_running_loop().call_soon(self._head_alone)
+
+        async def _send_after_head(self, event: Event) -> None:
+            """Every event to the client, after the head that waits (in the same write)."""
+            head, self._head = self._head, b""
+            if head and isinstance(event, RawData):
+                event = RawData(data=head + event.data, address=event.address)
+            elif head:
+                await self._to_client(RawData(data=head))
+            await self._to_client(event)
+
+        def _head_alone(self) -> None:
+            if self._head:
+                task = asyncio.ensure_future(self.send(RawData(data=b"")))
+                task.add_done_callback(_ignore)
 
         async def _send_error_response(self, status_code: int) -> None:
             body, request_id = _error_envelope(status_code)
@@ -79,9 +115,9 @@ def install(max_content_length: int, headers_timeout: float) -> None:
                 headers=list(chain(headers, self.config.response_headers("h11"))),
                 reason=_reason(status_code),
             )
-            await super()._send_h11_event(response)
-            await super()._send_h11_event(h11.Data(data=body))
-            await super()._send_h11_event(h11.EndOfMessage())
+            await self._send_h11_event(response)
+            await self._send_h11_event(h11.Data(data=body))
+            await self._send_h11_event(h11.EndOfMessage())
 
         def _time_the_head(self) -> None:
             if self._head_timer is None:
@@ -99,8 +135,7 @@ def install(max_content_length: int, headers_timeout: float) -> None:
                 task = asyncio.ensure_future(self.send(Closed()))
                 task.add_done_callback(_ignore)
 
-    # Where hypercorn's ProtocolWrapper looks the HTTP/1.1 protocol up.
-    hypercorn_protocol.H11Protocol = RosterH11Protocol  # type: ignore[attr-defined]
+    return RosterH11Protocol
 
 
 def _declared_length(request: h11.Request) -> int:

@@ -1,0 +1,119 @@
+"""Roster's HTTP/1.1 protocol for hypercorn, driven as hypercorn's TCP server drives it: what it
+writes to the client's socket, write by write (the served tests see only the bytes)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypercorn.app_wrappers import ASGIWrapper
+from hypercorn.asyncio.task_group import TaskGroup
+from hypercorn.asyncio.worker_context import WorkerContext
+from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.typing import ConnectionState
+
+from roster.serving.protocol import h11_protocol
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
+BODY = b'{"data":{"status":"ok"}}\n'
+
+
+class Connection:
+    """One client connection to the protocol: what the client sends it, and the bytes of each
+    write the protocol makes to the client's socket, in order."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.written = asyncio.Event()
+        self.protocol: Any = None
+
+    async def send(self, event: Event) -> None:  # the protocol's way to the socket
+        if isinstance(event, RawData) and event.data:
+            self.writes.append(event.data)
+            self.written.set()
+
+    async def request(self, data: bytes) -> None:
+        await self.protocol.handle(RawData(data=data))
+
+    async def next_write(self) -> bytes:
+        await asyncio.wait_for(self.written.wait(), 5)
+        self.written.clear()
+        return self.writes[-1]
+
+
+def app_answering(body_delay: float | None) -> Any:
+    """An ASGI app whose response's body follows its head at once, or `body_delay` s later."""
+
+    async def app(scope: dict[str, Any], _receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(BODY))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if body_delay is not None:
+            await asyncio.sleep(body_delay)
+        await send({"type": "http.response.body", "body": BODY})
+
+    return app
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Any]:
+    """Opens a connection served by Roster's protocol, as hypercorn's TCP server opens one."""
+    async with TaskGroup(asyncio.get_running_loop()) as group:
+        opened: list[Connection] = []
+
+        async def open_to(app: Any) -> Connection:
+            connection = Connection()
+            connection.protocol = h11_protocol(max_content_length=1024, headers_timeout=5.0)(
+                ASGIWrapper(app),
+                Config(),
+                WorkerContext(None),
+                group,
+                ConnectionState({}),
+                False,
+                ("127.0.0.1", 50000),
+                ("127.0.0.1", 8000),
+                connection.send,
+            )
+            await connection.protocol.initiate()
+            opened.append(connection)
+            return connection
+
+        yield open_to
+        for connection in opened:
+            await connection.protocol.handle(Closed())
+
+
+async def test_a_response_is_one_write_of_its_head_and_body(connect: Any) -> None:
+    connection = await connect(app_answering(body_delay=None))
+    for _ in range(2):  # and the next request on the kept-alive connection
+        await connection.request(REQUEST)
+        written = await connection.next_write()
+        assert written.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert written.endswith(b"\r\n\r\n" + BODY)
+        await asyncio.sleep(0.05)
+        assert connection.writes[-1] is written  # nothing more was written
+    assert len(connection.writes) == 2
+
+
+async def test_a_head_whose_body_is_late_goes_out_alone_at_once(connect: Any) -> None:
+    connection = await connect(app_answering(body_delay=0.5))
+    await connection.request(REQUEST)
+    head = await asyncio.wait_for(connection.next_write(), 0.4)  # before the body is sent
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert head.endswith(b"\r\n\r\n")
+    assert await connection.next_write() == BODY
+    assert len(connection.writes) == 2
+
+
+async def test_what_hypercorn_refuses_itself_is_one_write_too(connect: Any) -> None:
+    connection = await connect(app_answering(body_delay=None))
+    await connection.request(b"GET / HTTP/1.1\r\nHost: example.com\r\nBad Header\r\n\r\n")
+    written = await connection.next_write()
+    assert written.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b'"code":"BAD_REQUEST"' in written
+    await asyncio.sleep(0.05)
+    assert connection.writes == [written]
