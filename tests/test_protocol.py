@@ -12,7 +12,7 @@ from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.asyncio.task_group import TaskGroup
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
-from hypercorn.events import Closed, Event, RawData
+from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.typing import ConnectionState
 
 from roster.serving.protocol import h11_protocol
@@ -28,12 +28,18 @@ class Connection:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.written = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.updates: list[bool] = []  # what the server was told of idleness (its timer)
         self.protocol: Any = None
 
-    async def send(self, event: Event) -> None:  # the protocol's way to the socket
+    async def send(self, event: Event) -> None:  # the protocol's way to the server's socket
         if isinstance(event, RawData) and event.data:
             self.writes.append(event.data)
             self.written.set()
+        elif isinstance(event, Updated):
+            self.updates.append(event.idle)
+        elif isinstance(event, Closed):
+            self.closed.set()
 
     async def request(self, data: bytes) -> None:
         await self.protocol.handle(RawData(data=data))
@@ -60,17 +66,24 @@ def app_answering(body_delay: float | None) -> Any:
 
 
 @pytest.fixture
-async def connect() -> AsyncIterator[Any]:
+def worker() -> WorkerContext:
+    return WorkerContext(None)
+
+
+@pytest.fixture
+async def connect(worker: WorkerContext) -> AsyncIterator[Any]:
     """Opens a connection served by Roster's protocol, as hypercorn's TCP server opens one."""
     async with TaskGroup(asyncio.get_running_loop()) as group:
         opened: list[Connection] = []
 
-        async def open_to(app: Any) -> Connection:
+        async def open_to(app: Any, keep_alive: float = 5.0) -> Connection:
             connection = Connection()
+            config = Config()
+            config.keep_alive_timeout = keep_alive
             connection.protocol = h11_protocol(max_content_length=1024, headers_timeout=5.0)(
                 ASGIWrapper(app),
-                Config(),
-                WorkerContext(None),
+                config,
+                worker,
                 group,
                 ConnectionState({}),
                 False,
@@ -117,3 +130,31 @@ async def test_what_hypercorn_refuses_itself_is_one_write_too(connect: Any) -> N
     assert b'"code":"BAD_REQUEST"' in written
     await asyncio.sleep(0.05)
     assert connection.writes == [written]
+
+
+async def test_an_idle_connection_is_let_go_after_the_keep_alive_time(connect: Any) -> None:
+    connection = await connect(app_answering(body_delay=None), keep_alive=0.3)
+    for _ in range(3):  # each request starts the idle time again
+        await connection.request(REQUEST)
+        await connection.next_write()
+        await asyncio.sleep(0.15)
+        assert not connection.closed.is_set()
+    await asyncio.wait_for(connection.closed.wait(), 1)
+    # The server's own timer (of the opening) was stopped once, and never started again.
+    assert connection.updates == [False]
+
+
+async def test_idle_connections_are_let_go_when_the_worker_stops(
+    connect: Any, worker: WorkerContext
+) -> None:
+    idle = await connect(app_answering(body_delay=None))
+    await idle.request(REQUEST)
+    await idle.next_write()
+    busy = await connect(app_answering(body_delay=0.3))
+    await busy.request(REQUEST)
+    await busy.next_write()  # its head: the body is on its way
+    await worker.terminated.set()
+    await asyncio.wait_for(idle.closed.wait(), 1)
+    assert not busy.closed.is_set()
+    assert await busy.next_write() == BODY  # the request in flight is answered, then let go
+    await asyncio.wait_for(busy.closed.wait(), 1)

@@ -131,6 +131,36 @@ async def test_a_kept_alive_connection_outlasts_the_clients_idle_time(
                 assert (await read_response(reader)).status == 200
 
 
+async def test_an_idle_kept_alive_connection_is_closed_after_keep_alive_seconds(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"KEEP_ALIVE_SECONDS": "1"}
+    with run_server(database_url, launcher=roster_serve(), env=env, log_dir=tmp_path) as server:
+        async with connection(server) as (reader, writer):
+            for _ in range(3):  # a request within the idle time keeps it
+                writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                await writer.drain()
+                assert (await read_response(reader)).status == 200
+                await asyncio.sleep(0.5)
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # then the server closes it
+
+
+async def test_an_idle_kept_alive_connection_is_closed_at_once_on_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
+    with run_server(database_url, launcher=roster_serve(), log_dir=tmp_path) as server:
+        async with connection(server) as (reader, writer):
+            writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            await writer.drain()
+            assert (await read_response(reader)).status == 200
+            started = time.monotonic()
+            server.terminate()
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            assert await server.wait_async() == 0
+        # Not kept until KEEP_ALIVE_SECONDS (75) or the drain's end (25 s).
+        assert time.monotonic() - started < 10
+
+
 async def test_the_status_line_has_its_reason_and_no_server_is_named(
     database_url: str, tmp_path: Path
 ) -> None:

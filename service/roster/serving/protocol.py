@@ -10,6 +10,9 @@ for the app or times a client out.
 - The status line carries its reason phrase.
 - A response's head goes out with what follows it (its body, or its end) in one write: one
   `send` a response instead of two, and one TCP segment for a small response.
+- A kept-alive connection's idle time is a timer of its own: hypercorn's server would start a
+  task (and, inside it, `wait_for`'s task) at every response and cancel both at the next
+  request. Idle connections are still closed at once when the worker stops.
 - A request hypercorn refuses itself (a malformed request line, headers too large) gets the
   contract's JSON error envelope with a request id, not an empty body.
 """
@@ -26,7 +29,7 @@ from typing import Any
 import h11
 import orjson
 from hypercorn import protocol as hypercorn_protocol
-from hypercorn.events import Closed, Event, RawData
+from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 
 
@@ -44,18 +47,25 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
             super().__init__(*args, **kwargs)
             self._head_timer: asyncio.TimerHandle | None = None
             self._head = b""  # a response's head, waiting for what follows it
-            self._to_client = self.send
+            self._idle_timer: asyncio.TimerHandle | None = None
+            self._server_times_idle = True  # the server's own timer, from the opening
+            self._stopping: asyncio.Future[None] | None = None
+            self._to_server = self.send
             self.send = self._send_after_head
 
         async def initiate(self) -> None:
             await super().initiate()
             self._time_the_head()
+            self._stopping = asyncio.ensure_future(self._close_if_idle_when_stopping())
 
         async def handle(self, event: Event) -> None:
             if isinstance(event, RawData) and self.stream is None:
                 self._time_the_head()  # the first bytes of the next request
             elif isinstance(event, Closed):
                 self._stop_timing()
+                self._stop_idle_timer()
+                if self._stopping is not None:
+                    self._stopping.cancel()
             await super().handle(event)
 
         async def _create_stream(self, request: h11.Request) -> None:
@@ -88,13 +98,41 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
             asyncio.get_running_loop().call_soon(self._head_alone)
 
         async def _send_after_head(self, event: Event) -> None:
-            """Every event to the client, after the head that waits (in the same write)."""
+            """Every event to the server (to the client), after the head that waits (in the
+            same write); the connection's idleness is timed here."""
+            if isinstance(event, Updated):
+                await self._idle(event.idle)
+                return
             head, self._head = self._head, b""
             if head and isinstance(event, RawData):
                 event = RawData(data=head + event.data, address=event.address)
             elif head:
-                await self._to_client(RawData(data=head))
-            await self._to_client(event)
+                await self._to_server(RawData(data=head))
+            await self._to_server(event)
+
+        async def _idle(self, idle: bool) -> None:
+            self._stop_idle_timer()
+            if not idle:
+                if self._server_times_idle:  # its timer from the opening stops, once
+                    self._server_times_idle = False
+                    await self._to_server(Updated(idle=False))
+            elif self.context.terminated.is_set():
+                await self.send(Closed())
+            else:
+                loop = asyncio.get_running_loop()
+                self._idle_timer = loop.call_later(self.config.keep_alive_timeout, self._let_go)
+
+        def _stop_idle_timer(self) -> None:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+
+        async def _close_if_idle_when_stopping(self) -> None:
+            await self.context.terminated.wait()
+            if self._idle_timer is not None:
+                self._stop_idle_timer()
+                self._stopping = None  # not cancelled by the close it starts
+                await self.send(Closed())
 
         def _head_alone(self) -> None:
             if self._head:
@@ -132,8 +170,12 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
         def _head_too_slow(self) -> None:
             self._head_timer = None
             if self.stream is None:  # still no whole request head: let the connection go
-                task = asyncio.ensure_future(self.send(Closed()))
-                task.add_done_callback(_ignore)
+                self._let_go()
+
+        def _let_go(self) -> None:
+            self._stop_idle_timer()
+            task = asyncio.ensure_future(self.send(Closed()))
+            task.add_done_callback(_ignore)
 
     return RosterH11Protocol
 
