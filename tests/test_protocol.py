@@ -76,11 +76,11 @@ async def connect(worker: WorkerContext) -> AsyncIterator[Any]:
     async with TaskGroup(asyncio.get_running_loop()) as group:
         opened: list[Connection] = []
 
-        async def open_to(app: Any, keep_alive: float = 5.0) -> Connection:
+        async def open_to(app: Any, keep_alive: float = 5.0, head_time: float = 5.0) -> Connection:
             connection = Connection()
             config = Config()
             config.keep_alive_timeout = keep_alive
-            connection.protocol = h11_protocol(max_content_length=1024, headers_timeout=5.0)(
+            connection.protocol = h11_protocol(max_content_length=1024, headers_timeout=head_time)(
                 ASGIWrapper(app),
                 config,
                 worker,
@@ -158,3 +158,17 @@ async def test_idle_connections_are_let_go_when_the_worker_stops(
     assert not busy.closed.is_set()
     assert await busy.next_write() == BODY  # the request in flight is answered, then let go
     await asyncio.wait_for(busy.closed.wait(), 1)
+
+
+async def test_a_head_in_parts_is_served_and_one_too_slow_is_let_go(connect: Any) -> None:
+    connection = await connect(app_answering(body_delay=None), head_time=0.3)
+    await connection.request(REQUEST)  # a whole head, at once: no timer is needed
+    await connection.next_write()
+    await asyncio.sleep(0.4)  # idle for longer than a head may take is still fine
+    await connection.request(REQUEST[:10])
+    await asyncio.sleep(0.1)
+    await connection.request(REQUEST[10:])
+    assert (await connection.next_write()).startswith(b"HTTP/1.1 200 OK")
+    await connection.request(REQUEST[:10])  # then nothing more
+    await asyncio.wait_for(connection.closed.wait(), 1)
+    assert len(connection.writes) == 2

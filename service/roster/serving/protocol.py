@@ -32,6 +32,8 @@ from hypercorn import protocol as hypercorn_protocol
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 
+IDLE_SLACK_SECONDS = 0.005
+
 
 def install(max_content_length: int, headers_timeout: float) -> None:
     """Make hypercorn's HTTP/1.1 connections in this process Roster's."""
@@ -48,6 +50,7 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
             self._head_timer: asyncio.TimerHandle | None = None
             self._head = b""  # a response's head, waiting for what follows it
             self._idle_timer: asyncio.TimerHandle | None = None
+            self._idle_since: float | None = None  # the loop's time when last idle began
             self._server_times_idle = True  # the server's own timer, from the opening
             self._stopping: asyncio.Future[None] | None = None
             self._to_server = self.send
@@ -59,14 +62,20 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
             self._stopping = asyncio.ensure_future(self._close_if_idle_when_stopping())
 
         async def handle(self, event: Event) -> None:
-            if isinstance(event, RawData) and self.stream is None:
-                self._time_the_head()  # the first bytes of the next request
-            elif isinstance(event, Closed):
+            if isinstance(event, Closed):
                 self._stop_timing()
                 self._stop_idle_timer()
                 if self._stopping is not None:
                     self._stopping.cancel()
             await super().handle(event)
+            # A head that came whole needs no timer: only a part of one is timed, from now.
+            if isinstance(event, RawData) and self.stream is None and self._reading_a_head():
+                self._time_the_head()
+
+        def _reading_a_head(self) -> bool:
+            return isinstance(self.connection, h11.Connection) and (
+                self.connection.their_state is h11.IDLE
+            )
 
         async def _create_stream(self, request: h11.Request) -> None:
             self._stop_timing()
@@ -111,25 +120,42 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
             await self._to_server(event)
 
         async def _idle(self, idle: bool) -> None:
-            self._stop_idle_timer()
             if not idle:
+                self._idle_since = None
                 if self._server_times_idle:  # its timer from the opening stops, once
                     self._server_times_idle = False
                     await self._to_server(Updated(idle=False))
             elif self.context.terminated.is_set():
                 await self.send(Closed())
             else:
-                loop = asyncio.get_running_loop()
-                self._idle_timer = loop.call_later(self.config.keep_alive_timeout, self._let_go)
+                self._idle_since = loop_time = asyncio.get_running_loop().time()
+                if self._idle_timer is None:  # one timer, moved on when it finds work
+                    self._time_idleness(loop_time + self.config.keep_alive_timeout)
+
+        def _time_idleness(self, deadline: float) -> None:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_at(deadline, self._idle_too_long)
+
+        def _idle_too_long(self) -> None:
+            self._idle_timer = None
+            if self._idle_since is None:
+                return  # at work: timed again when next idle
+            deadline = self._idle_since + self.config.keep_alive_timeout
+            # The loop runs a timer up to its clock's resolution early: a few ms is no time left.
+            if deadline - asyncio.get_running_loop().time() > IDLE_SLACK_SECONDS:
+                self._time_idleness(deadline)  # idle again since the timer was set
+            else:
+                self._let_go()
 
         def _stop_idle_timer(self) -> None:
+            self._idle_since = None
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
                 self._idle_timer = None
 
         async def _close_if_idle_when_stopping(self) -> None:
             await self.context.terminated.wait()
-            if self._idle_timer is not None:
+            if self._idle_since is not None:
                 self._stop_idle_timer()
                 self._stopping = None  # not cancelled by the close it starts
                 await self.send(Closed())
