@@ -32,6 +32,7 @@ from hypercorn import protocol as hypercorn_protocol
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 
+# The loop runs a timer up to its clock's resolution early: this much left is no time left.
 IDLE_SLACK_SECONDS = 0.005
 
 
@@ -141,7 +142,6 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
             if self._idle_since is None:
                 return  # at work: timed again when next idle
             deadline = self._idle_since + self.config.keep_alive_timeout
-            # The loop runs a timer up to its clock's resolution early: a few ms is no time left.
             if deadline - asyncio.get_running_loop().time() > IDLE_SLACK_SECONDS:
                 self._time_idleness(deadline)  # idle again since the timer was set
             else:
