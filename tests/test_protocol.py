@@ -133,13 +133,13 @@ async def test_what_hypercorn_refuses_itself_is_one_write_too(connect: Any) -> N
 
 
 async def test_an_idle_connection_is_let_go_after_the_keep_alive_time(connect: Any) -> None:
-    connection = await connect(app_answering(body_delay=None), keep_alive=0.3)
+    connection = await connect(app_answering(body_delay=None), keep_alive=1.0)
     for _ in range(3):  # each request starts the idle time again
         await connection.request(REQUEST)
         await connection.next_write()
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(0.4)
         assert not connection.closed.is_set()
-    await asyncio.wait_for(connection.closed.wait(), 1)
+    await asyncio.wait_for(connection.closed.wait(), 2)
     # The server's own timer (of the opening) was stopped once, and never started again.
     assert connection.updates == [False]
 
@@ -161,14 +161,14 @@ async def test_idle_connections_are_let_go_when_the_worker_stops(
 
 
 async def test_a_head_in_parts_is_served_and_one_too_slow_is_let_go(connect: Any) -> None:
-    connection = await connect(app_answering(body_delay=None), head_time=0.3)
+    connection = await connect(app_answering(body_delay=None), head_time=1.0)
     await connection.request(REQUEST)  # a whole head, at once: no timer is needed
     await connection.next_write()
-    await asyncio.sleep(0.4)  # idle for longer than a head may take is still fine
+    await asyncio.sleep(1.2)  # idle for longer than a head may take is still fine
     await connection.request(REQUEST[:10])
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.2)
     await connection.request(REQUEST[10:])
     assert (await connection.next_write()).startswith(b"HTTP/1.1 200 OK")
     await connection.request(REQUEST[:10])  # then nothing more
-    await asyncio.wait_for(connection.closed.wait(), 1)
+    await asyncio.wait_for(connection.closed.wait(), 3)
     assert len(connection.writes) == 2
