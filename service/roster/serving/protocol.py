@@ -50,6 +50,7 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
             super().__init__(*args, **kwargs)
             self._head_timer: asyncio.TimerHandle | None = None
             self._head = b""  # a response's head, waiting for what follows it
+            self._holding = False  # a head is being written: its bytes wait in `_head`
             self._idle_timer: asyncio.TimerHandle | None = None
             self._idle_since: float | None = None  # the loop's time when last idle began
             self._server_times_idle = True  # the server's own timer, from the opening
@@ -97,12 +98,11 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
                     http_version=event.http_version,
                     reason=_reason(event.status_code),
                 )
+            self._holding = True
             try:
-                self._head += self.connection.send(event) or b""
-            except h11.LocalProtocolError:
-                if self.connection.their_state != h11.ERROR:
-                    raise
-                return
+                await super()._send_h11_event(event)
+            finally:
+                self._holding = False
             # The body follows at once (the same step of the loop); a streamed body that does
             # not would find its head sent on the loop's next step.
             asyncio.get_running_loop().call_soon(self._head_alone)
@@ -112,6 +112,9 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
             same write); the connection's idleness is timed here."""
             if isinstance(event, Updated):
                 await self._idle(event.idle)
+                return
+            if self._holding and isinstance(event, RawData):
+                self._head += event.data
                 return
             head, self._head = self._head, b""
             if head and isinstance(event, RawData):
@@ -126,9 +129,7 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
                 if self._server_times_idle:  # its timer from the opening stops, once
                     self._server_times_idle = False
                     await self._to_server(Updated(idle=False))
-            elif self.context.terminated.is_set():
-                await self.send(Closed())
-            else:
+            else:  # (a worker that stops closes a connection instead: hypercorn's recycling)
                 self._idle_since = loop_time = asyncio.get_running_loop().time()
                 if self._idle_timer is None:  # one timer, moved on when it finds work
                     self._time_idleness(loop_time + self.config.keep_alive_timeout)
@@ -156,9 +157,7 @@ def h11_protocol(max_content_length: int, headers_timeout: float) -> type[H11Pro
         async def _close_if_idle_when_stopping(self) -> None:
             await self.context.terminated.wait()
             if self._idle_since is not None:
-                self._stop_idle_timer()
-                self._stopping = None  # not cancelled by the close it starts
-                await self.send(Closed())
+                self._let_go()
 
         def _head_alone(self) -> None:
             if self._head:
