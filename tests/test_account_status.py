@@ -110,13 +110,14 @@ async def test_an_admin_cannot_disable_themself(client: Client, admin: Account) 
 async def test_a_user_disabled_in_the_database_is_refused_at_once(
     app: Quart, client: Client, alice: Account
 ) -> None:
-    """However the status changed (a bulk update by SQL, say), its tokens stop working."""
+    """However the status changed (a bulk update by SQL, say), its tokens stop working: on
+    every kind of read, a list page too (read in the caller's own statement on PostgreSQL)."""
     async with database_session(app) as session:
         await session.execute(update(User).where(User.id == alice.id).values(status="disabled"))
         await session.commit()
-    await assert_error(
-        await client.get("/api/profile", headers=alice.headers()), 401, "UNAUTHORIZED"
-    )
+    for path in ("/api/profile", "/api/users", "/api/users?sort=-name&page=2&per_page=1"):
+        response = await client.get(path, headers=alice.headers())
+        await assert_error(response, 401, "UNAUTHORIZED")
 
 
 async def test_the_list_filters_by_status(client: Client, accounts: Accounts) -> None:

@@ -259,6 +259,17 @@ async def test_bad_query_parameters_are_422_naming_the_parameter(
         assert param in body["error"]["details"], value
 
 
+async def test_a_bad_token_is_401_before_a_bad_query_is_422(client: Client) -> None:
+    """Who calls comes first: the query is looked at only for a live token."""
+    for headers in ({}, bearer("no-such-token")):
+        response = await client.get("/api/users?per_page=0&sort=nope", headers=headers)
+        assert response.status_code == 401
+        assert (await response.get_json())["error"]["code"] == "UNAUTHORIZED"
+    _, token = await caller(client)
+    response = await client.get("/api/users?per_page=0&sort=nope", headers=bearer(token))
+    assert response.status_code == 422
+
+
 @pytest.mark.parametrize(("param", "value"), [("per_page", 1), ("per_page", 100), ("page", 1)])
 async def test_boundary_values_are_accepted(client: Client, param: str, value: int) -> None:
     _, token = await caller(client)

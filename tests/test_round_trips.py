@@ -1,6 +1,7 @@
 """PostgreSQL: the round trips each request makes. An authenticated read is one — no ping at
-checkout, no BEGIN or ROLLBACK around it (it was four) — and a list page two (the caller, the
-page with its total; a filtered page three), counted on every asyncpg connection Roster opens."""
+checkout, no BEGIN or ROLLBACK around it (it was four) — and a list page one too (the caller's
+statement carries the page with its total; a filtered page three), counted on every asyncpg
+connection Roster opens."""
 
 from __future__ import annotations
 
@@ -75,9 +76,28 @@ async def test_a_read_with_an_api_key_is_one_round_trip(
     assert len(sent) == 1, sent
 
 
-async def test_a_list_page_is_two_round_trips(statements: Statements, alice: Account) -> None:
-    """The caller, then the page with the maintained total beside its rows."""
-    sent = await sent_by(statements, alice, "/api/users")
+async def test_a_list_page_is_one_round_trip(statements: Statements, alice: Account) -> None:
+    """The caller and the page, with the maintained total beside its rows, in one statement:
+    by any order, and by a key (its owner's scopes in the same row)."""
+    for path in ("/api/users", "/api/users?sort=-created_at&per_page=5"):
+        sent = await sent_by(statements, alice, path)
+        assert len(sent) == 1, (path, sent)
+
+
+async def test_a_list_page_by_key_is_one_round_trip(
+    statements: Statements, accounts: Accounts, alice: Account
+) -> None:
+    key = await accounts.key(alice, "users:read")
+    sent = await sent_by(statements, Account(alice.client, alice.user, key), "/api/users")
+    assert len(sent) == 1, sent
+
+
+async def test_a_list_page_past_its_end_asks_the_counts(
+    statements: Statements, alice: Account
+) -> None:
+    """The caller with an empty page, then the total from the maintained counts (the page is
+    not read again)."""
+    sent = await sent_by(statements, alice, "/api/users?page=3&per_page=100")
     assert len(sent) == 2, sent
 
 

@@ -3,7 +3,8 @@ to, the user the path names, and the fields only an admin may set.
 
 `authorize` runs before the body is looked at, so its errors come first, in the contract's
 order: 401, then 404 for a missing user, then 403. It hands the handler what it found as an
-argument, `access`.
+argument, `access`: with the rows of a read the route asks for `along` with the caller's, in
+the same statement (a list page: one round trip where there were two).
 
 The app gives `runtime=` to a view that asks for it: a handler that takes a parameter of that
 name, or one under a decorator that needs it (marked GIVEN_RUNTIME), which passes it on only
@@ -25,6 +26,7 @@ from quart_schema.extension import SecuritySchemeInput
 from quart_schema.openapi import HttpSecurityScheme
 
 from ..db.audit import Origin
+from ..db.queries import Along
 from ..domain.sessions import Caller
 from ..domain.tokens import authenticate
 from ..errors import Forbidden, NotFound, insufficient_scope, unauthorized
@@ -43,6 +45,8 @@ ADMIN_ONLY = {"role": DEFAULT_ROLE, "status": DEFAULT_STATUS}
 View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
 GIVEN_RUNTIME = "_roster_given_runtime"  # a view's decorators need `runtime=`
 ADMINS_ONLY = "Only an admin may do this"
+# A route's read that can ride along with its caller's (None: not for this request).
+ReadAlong = Callable[[Runtime], Along | None]
 
 
 class Rule(Enum):
@@ -54,11 +58,12 @@ class Rule(Enum):
 
 @dataclass(frozen=True)
 class Access:
-    """What `authorize` found: the caller (None for an anonymous ANYONE route) and the user the
-    route's path names (None when it names none)."""
+    """What `authorize` found: the caller (None for an anonymous ANYONE route), the user the
+    route's path names (None when it names none), and the rows read along (None: not read)."""
 
     caller: Caller | None
     target: UserOut | None
+    along: list[Any] | None = None
 
     @property
     def signed_in(self) -> Caller:
@@ -71,16 +76,19 @@ class Access:
         return self.target
 
 
-def authorize(rule: Rule, scope: Scope | None = None) -> Callable[[View], View]:
+def authorize(
+    rule: Rule, scope: Scope | None = None, along: ReadAlong | None = None
+) -> Callable[[View], View]:
     """Authenticate and authorize, then call the handler with `access=`. An API key must
-    reach `scope` (docs/API.md §2); without one, the route is for sessions only."""
+    reach `scope` (docs/API.md §2); without one, the route is for sessions only. `along`: the
+    read to make in the caller's statement, for a route whose path names no user."""
 
     def decorator(func: View) -> View:
         passes_on = wants_runtime(func)
 
         @wraps(func)
         async def wrapper(*args: Any, runtime: Runtime, **kwargs: Any) -> Any:
-            access = await _access(rule, scope, kwargs.get("user_id"), runtime)
+            access = await _access(rule, scope, kwargs.get("user_id"), runtime, along)
             if passes_on:
                 kwargs["runtime"] = runtime
             return await func(*args, access=access, **kwargs)
@@ -121,15 +129,20 @@ def bearer_token(header: str | None) -> str | None:
 
 
 async def _access(
-    rule: Rule, scope: Scope | None, path_user_id: int | None, runtime: Runtime
+    rule: Rule,
+    scope: Scope | None,
+    path_user_id: int | None,
+    runtime: Runtime,
+    along: ReadAlong | None,
 ) -> Access:
     token = bearer_token(current_request().headers.get("Authorization"))
     if token is None:
         if rule is not Rule.ANYONE:
             raise unauthorized(token_sent=False)
         return Access(None, None)
+    read_along = None if along is None else along(runtime)
     presented = await authenticate(
-        runtime.db, token, path_user_id, runtime.touches, runtime.key_touches
+        runtime.db, token, path_user_id, runtime.touches, runtime.key_touches, read_along
     )
     if presented is None:
         raise unauthorized(token_sent=True)
@@ -140,7 +153,7 @@ async def _access(
     if path_user_id is None:
         if rule is Rule.ADMIN and not caller.is_admin:
             raise Forbidden(ADMINS_ONLY)
-        return Access(caller, None)
+        return Access(caller, None, presented.along)
     if presented.path_user is None:
         raise NotFound("User not found")
     if rule is Rule.SELF_OR_ADMIN and caller.user.id != path_user_id and not caller.is_admin:

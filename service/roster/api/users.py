@@ -9,13 +9,14 @@ from quart import Blueprint, Response
 from werkzeug.datastructures import Headers
 
 from ..db import listing
+from ..db.queries import Along
 from ..domain import users
 from ..http.context import current_request
 from ..http.envelope import model_json, respond
 from ..http.etags import etag_of_json, if_match, not_modified, user_json
 from ..http.openapi import Reply
 from ..http.request_ids import current_request_id as request_id
-from ..http.validation import validate_query
+from ..http.validation import query_of, validate_query
 from ..runtime import Runtime
 from ..schemas import MAX_ID, UserListQuery, UserOut
 from .auth import Access, Rule, authorize, origin_of
@@ -72,6 +73,11 @@ async def create_user(data: UserCreate, access: Access, runtime: Runtime) -> Res
     return created
 
 
+def _page_along(runtime: Runtime) -> Along | None:
+    """The page a list request asks for, read in its caller's statement."""
+    return listing.page_along(runtime.db.dialect, lambda: query_of(UserListQuery))
+
+
 @blueprint.get("")
 @operation(
     "list_users",
@@ -79,11 +85,11 @@ async def create_user(data: UserCreate, access: Access, runtime: Runtime) -> Res
     Reply(200, UserListEnvelope, "A page of users", ("Link",)),
     errors=(401, 422, 503),
 )
-@authorize(Rule.SIGNED_IN, scope="users:read")
+@authorize(Rule.SIGNED_IN, scope="users:read", along=_page_along)
 @validate_query(UserListQuery)
 async def list_users(query_args: UserListQuery, access: Access, runtime: Runtime) -> Response:
     """List users, a page at a time: by page number, or after a `cursor`."""
-    page = await listing.list_users(runtime.db, runtime.cursors, query_args)
+    page = await listing.list_users(runtime.db, runtime.cursors, query_args, access.along)
     request = current_request()
     headers = Headers(page.headers(request.path, request.args.items(multi=True)))
     return respond(USERS_JSON(page.items), 200, headers, model_json(page.meta(request_id())))

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from ..schemas import Role, SortKey, Status, UserOut
 from .models import UserCount
-from .queries import USER_COLUMNS, USER_FIELDS, USERS, users
+from .queries import USER_COLUMNS, USER_FIELDS, USERS, Along, ordered, users
 
 ROLES: tuple[str, ...] = get_args(Role)
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -99,9 +99,7 @@ def find_page(conn: Connection, plan: Plan, limit: int, offset: int) -> tuple[Fo
     if totalled(plan, offset):
         statement, params = totalled_page(plan, limit, offset, conn.dialect.name)
         counted = page_of(plan, list(conn.execute(statement, params)), limit)
-        if counted is not None:
-            return counted
-        return Found([], None), _counted(conn, plan.listing)[0]  # past the end
+        return counted if counted is not None else past_the_end(conn, plan.listing)
     if plan.search is None:
         total, combos = _counted(conn, plan.listing)
         if offset >= total:  # past the end: nothing to read
@@ -131,12 +129,23 @@ def totalled_page(
     return _page_statement(shape, dialect), _params(plan, None, limit, offset)
 
 
+def totalled_along(plan: Plan, limit: int, offset: int, dialect: str) -> Along:
+    """A `totalled_page`, to be read along with the caller's statement (`queries.Along`)."""
+    statement, params = totalled_page(plan, limit, offset, dialect)
+    return Along(statement, params, _order_names(plan.listing.sort))
+
+
 def page_of(plan: Plan, rows: list[Any], limit: int) -> tuple[Found, int] | None:
     """A `totalled_page`'s users and total; None when it found no row (past the end: the
     total is then asked of the counts)."""
     if not rows:
         return None
     return _found(plan, rows, limit), int(rows[0][-1])
+
+
+def past_the_end(conn: Connection, listing: Listing) -> tuple[Found, int]:
+    """An empty page (a `totalled_page` that found no row), and the listing's total."""
+    return Found([], None), _counted(conn, listing)[0]
 
 
 def find_after(conn: Connection, plan: Plan, limit: int, after: Key) -> Found:
@@ -311,11 +320,12 @@ def _ascii_match() -> ColumnElement[bool]:
 
 def _order(sort: str, columns: Any = users) -> list[Any]:
     """ORDER BY `sort` over `columns` (the table's, or a merged subquery's)."""
-    name = sort.lstrip("-")
-    column = columns[name]
-    ordered = column.desc() if sort.startswith("-") else column.asc()
+    return ordered(columns, _order_names(sort))
+
+
+def _order_names(sort: str) -> tuple[str, ...]:
     # ids and emails are unique: no tie to break
-    return [ordered] if name in ("id", "email") else [ordered, columns.id.asc()]
+    return (sort,) if sort.lstrip("-") in ("id", "email") else (sort, "id")
 
 
 def _after(sort: str) -> ColumnElement[bool]:

@@ -1,9 +1,11 @@
 """The hot paths' statements, as SQLAlchemy Core built once: the caller of a token, a user, the
 UPDATE of a user (lists are in `listing`). The caller is read by `Database.first` (a statement
-a backend may run its own cheaper way); the other reads are units of work (`Database.read`)."""
+a backend may run its own cheaper way), or with the rows of a read that rides along
+(`Database.all`); the other reads are units of work (`Database.read`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,8 +23,10 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    null,
     or_,
     select,
+    true,
     update,
 )
 
@@ -103,29 +107,72 @@ USER_BY_ID = select(*USER_COLUMNS).where(users.id == bindparam("user_id"))
 
 
 @dataclass(frozen=True)
+class Along:
+    """A read that needs nothing of the caller, run in the caller's own statement: one round
+    trip where there were two. `order`: its ORDER BY, as column names (`-` for descending).
+    Its first column is never NULL in a row it finds (NULL there: it found none)."""
+
+    statement: Select[Any]
+    params: dict[str, Any]
+    order: tuple[str, ...]
+
+
+@functools.cache
+def caller_along(caller: Select[Any], rows: Select[Any], order: tuple[str, ...]) -> Select[Any]:
+    """The caller's columns, then each of `rows`' (LEFT JOIN: one row of NULLs when `rows`
+    finds none; no row at all without a caller). The caller's columns are NULL after the
+    first row: decoding them again on every row cost more than the round trip saved. Built
+    once per pair of statements."""
+    found, page = caller.subquery("found"), rows.subquery("page")
+    numbered = func.row_number().over(order_by=ordered(page.c, order)).label("row_number")
+    along = select(page, numbered).subquery("along")
+    first = or_(along.c.row_number == 1, along.c.row_number.is_(None))
+    callers = [case((first, column), else_=null()).label(column.name) for column in found.c]
+    joined = found.outerjoin(along, true())
+    shown = [column for column in along.c if column is not along.c.row_number]
+    return select(*callers, *shown).select_from(joined).order_by(along.c.row_number)
+
+
+def ordered(columns: Any, order: tuple[str, ...]) -> list[Any]:
+    """ORDER BY the named `columns` (`-` prefixed: descending)."""
+    return [
+        columns[name[1:]].desc() if name.startswith("-") else columns[name].asc() for name in order
+    ]
+
+
+@dataclass(frozen=True)
 class Authenticated:
     caller: UserOut
     token_id: int  # the session's id, or the key's
     token_last_used_at: datetime | None
     path_user: UserOut | None  # the user the request's path names, when it names one
     scopes: str | None = None  # a key's, space-separated; None for a session
+    along: list[Any] | None = None  # an `Along`'s rows, when one was asked for
 
 
 async def caller_by_token(
-    db: Database, token_hash: str, now: datetime, path_user_id: int | None = None
+    db: Database,
+    token_hash: str,
+    now: datetime,
+    path_user_id: int | None = None,
+    along: Along | None = None,
 ) -> Authenticated | None:
     """The user a live token belongs to and the token's id; with `path_user_id`, that user
-    too, in the same query (one query per authenticated read)."""
+    too, or with `along`, its rows, in the same query (one query per authenticated read)."""
     statements = (CALLER_BY_TOKEN, CALLER_AND_USER)
-    return await _caller(db, statements, token_hash, now, path_user_id, keyed=False)
+    return await _caller(db, statements, token_hash, now, path_user_id, along, keyed=False)
 
 
 async def caller_by_key(
-    db: Database, key_hash: str, now: datetime, path_user_id: int | None = None
+    db: Database,
+    key_hash: str,
+    now: datetime,
+    path_user_id: int | None = None,
+    along: Along | None = None,
 ) -> Authenticated | None:
     """As `caller_by_token`, for an API key: its owner, its id and scopes (one query)."""
     statements = (CALLER_BY_KEY, KEY_CALLER_AND_USER)
-    return await _caller(db, statements, key_hash, now, path_user_id, keyed=True)
+    return await _caller(db, statements, key_hash, now, path_user_id, along, keyed=True)
 
 
 async def _caller(
@@ -134,15 +181,38 @@ async def _caller(
     credential_hash: str,
     now: datetime,
     path_user_id: int | None,
+    along: Along | None,
     keyed: bool,
 ) -> Authenticated | None:
     params: dict[str, Any] = {"token_hash": credential_hash, "now": now}
     statement = statements[0]
+    if along is not None:
+        assert path_user_id is None, "a path's user or a read along, not both"
+        return await _caller_along(db, statement, params, along, keyed)
     if path_user_id is not None:
         statement, params["user_id"] = statements[1], path_user_id
     row = await db.first(statement, params)
     if row is None:
         return None
+    return _authenticated(row, path_user_id, keyed)
+
+
+async def _caller_along(
+    db: Database, statement: Select[Any], params: dict[str, Any], along: Along, keyed: bool
+) -> Authenticated | None:
+    assert params.keys().isdisjoint(along.params), "the two reads' parameters share a name"
+    combined = caller_along(statement, along.statement, along.order)
+    rows = await db.all(combined, {**params, **along.params})
+    if not rows:
+        return None
+    names = statement.selected_columns.keys()
+    width = len(names)
+    caller = _authenticated(dict(zip(names, rows[0][:width], strict=True)), None, keyed)
+    found = [row[width:] for row in rows] if rows[0][width] is not None else []
+    return dataclasses.replace(caller, along=found)
+
+
+def _authenticated(row: Row, path_user_id: int | None, keyed: bool) -> Authenticated:
     caller = user_from_row(row, "c_")
     assert caller is not None
     path_user = None if path_user_id is None else user_from_row(row, "u_")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from ..db.audit import Origin, record
 from ..db.database import Database
 from ..db.models import Token, User
-from ..db.queries import caller_by_key, caller_by_token
+from ..db.queries import Along, caller_by_key, caller_by_token
 from ..errors import AccountDisabled, ApiError, EmailNotVerified, Unauthorized
 from ..schemas import UNKNOWN_ADDRESS, TokenOut, UserOut, normalize_email
 from ..settings import LoginLimits
@@ -36,10 +37,12 @@ Credentials = tuple[int, str, str, bool]  # a user's id, password hash, status, 
 
 @dataclass(frozen=True)
 class Presented:
-    """A live token's caller, and the user a request's path names (read with it)."""
+    """A live token's caller, and the user a request's path names or the rows of a read along
+    (read with it)."""
 
     caller: Caller
     path_user: UserOut | None
+    along: list[Any] | None = None
 
 
 async def authenticate(
@@ -48,15 +51,16 @@ async def authenticate(
     path_user_id: int | None,
     touches: Touches | None = None,
     key_touches: Touches | None = None,
+    along: Along | None = None,
 ) -> Presented | None:
     """The caller of a live session token or API key of an active user (None when it is
-    unknown, expired, revoked, or its user disabled), and the user `path_user_id` names, in
-    one query: an authenticated read is one round trip, by token or by key. The use is noted
-    for `last_used_at`."""
+    unknown, expired, revoked, or its user disabled), and the user `path_user_id` names or
+    the rows of `along`, in one query: an authenticated read is one round trip, by token or by
+    key. The use is noted for `last_used_at`."""
     now = datetime.now(UTC)
     keyed = is_key(credential)
     lookup = caller_by_key if keyed else caller_by_token
-    found = await lookup(db, hash_token(credential), now, path_user_id)
+    found = await lookup(db, hash_token(credential), now, path_user_id, along)
     if found is None:
         return None
     noted = key_touches if keyed else touches
@@ -66,7 +70,7 @@ async def authenticate(
         caller = Caller(found.caller, found.token_id)
     else:
         caller = Caller(found.caller, None, found.token_id, frozenset(found.scopes.split()))
-    return Presented(caller, found.path_user)
+    return Presented(caller, found.path_user, found.along)
 
 
 @dataclass(frozen=True)

@@ -73,16 +73,28 @@ def validate_query(model: type[BaseModel]) -> Callable[[View], View]:
 
         @wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            raw = {
-                key: values if len(values) > 1 else values[0]
-                for key, values in current_request().args.lists()
-            }
-            query_args = _load(model, raw, QuerystringValidationError)
+            query_args = _load(model, _raw_query(), QuerystringValidationError)
             return await func(*args, query_args=query_args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def query_of(model: type[M]) -> M | None:
+    """The query string as `validate_query` passes it to the view; None when it is invalid
+    (`validate_query` then answers 422)."""
+    try:
+        return model.model_validate(_raw_query())
+    except ValidationError:
+        return None
+
+
+def _raw_query() -> dict[str, Any]:
+    return {
+        key: values if len(values) > 1 else values[0]
+        for key, values in current_request().args.lists()
+    }
 
 
 def _load(model: type[M], raw: Any, error: type[RequestSchemaValidationError]) -> M:
