@@ -61,9 +61,10 @@ async def list_users(
     plan, number, per_page, offset = _by_number(query, db.dialect)
     counted = None
     if totalled(plan, offset):  # one statement, which PostgreSQL runs through asyncpg itself
-        if along is None:
-            along = await db.all(*totalled_page(plan, per_page, offset, db.dialect))
-        counted = page_of(plan, along, per_page) or await db.read(past_the_end, plan.listing)
+        rows = along
+        if rows is None:
+            rows = await db.all(*totalled_page(plan, per_page, offset, db.dialect))
+        counted = page_of(plan, rows, per_page) or await db.read(past_the_end, plan.listing)
     if counted is None:
         counted = await db.read_in(_lane(plan, offset), find_page, plan, per_page, offset)
     found, total = counted

@@ -5,7 +5,6 @@ a backend may run its own cheaper way), or with the rows of a read that rides al
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import datetime
@@ -207,17 +206,19 @@ async def _caller_along(
         return None
     names = statement.selected_columns.keys()
     width = len(names)
-    caller = _authenticated(dict(zip(names, rows[0][:width], strict=True)), None, keyed)
     found = [row[width:] for row in rows] if rows[0][width] is not None else []
-    return dataclasses.replace(caller, along=found)
+    return _authenticated(dict(zip(names, rows[0][:width], strict=True)), None, keyed, found)
 
 
-def _authenticated(row: Row, path_user_id: int | None, keyed: bool) -> Authenticated:
+def _authenticated(
+    row: Row, path_user_id: int | None, keyed: bool, along: list[Any] | None = None
+) -> Authenticated:
     caller = user_from_row(row, "c_")
     assert caller is not None
     path_user = None if path_user_id is None else user_from_row(row, "u_")
     scopes = row["scopes"] if keyed else None
-    return Authenticated(caller, row["token_id"], row["token_last_used_at"], path_user, scopes)
+    last_used_at = row["token_last_used_at"]
+    return Authenticated(caller, row["token_id"], last_used_at, path_user, scopes, along)
 
 
 @functools.cache
